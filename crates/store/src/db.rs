@@ -1,0 +1,325 @@
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
+
+use crate::{OrgScope, Result, ScopeAuthority, StoreError};
+
+/// Where the database lives.
+#[derive(Clone, Debug)]
+pub enum DatabaseLocation {
+    /// The embedded default: one SQLite file.
+    SqliteFile(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://…`). A `search_path` given through the URL's
+    /// `options` parameter selects the schema.
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    /// `DATABASE_URL` if set (`postgres://…` or `sqlite://path`), else `zerotrace.db` in the data dir.
+    pub fn resolve(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Self> {
+        match database_url {
+            None | Some("") => Ok(DatabaseLocation::SqliteFile(data_dir.join("zerotrace.db"))),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(DatabaseLocation::Postgres(url.to_owned()))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => Ok(DatabaseLocation::SqliteFile(PathBuf::from(path))),
+                None => Err(StoreError::Location {
+                    location: redact(url),
+                    reason: "expected a postgres:// or sqlite:// URL".into(),
+                }),
+            },
+        }
+    }
+
+    /// A description safe for logs (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseLocation::SqliteFile(path) => format!("sqlite {}", path.display()),
+            DatabaseLocation::Postgres(url) => format!("postgres {}", redact(url)),
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "pipeline",
+        include_str!("../migrations/sqlite/0002_pipeline.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "pipeline",
+        include_str!("../migrations/postgres/0002_pipeline.sql"),
+    ),
+    (
+        3,
+        "lean foreign keys",
+        include_str!("../migrations/postgres/0003_lean_foreign_keys.sql"),
+    ),
+];
+
+fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator {
+        migrations: Cow::Owned(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        sqlx::SqlStr::from_static(sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its folder if needed). Returns the store and the one
+    /// [`ScopeAuthority`] for it.
+    pub async fn open(location: &DatabaseLocation) -> Result<(Store, ScopeAuthority)> {
+        let pool = match location {
+            DatabaseLocation::SqliteFile(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|error| StoreError::Location {
+                        location: parent.display().to_string(),
+                        reason: format!("cannot create the data directory: {error}"),
+                    })?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(8)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            DatabaseLocation::Postgres(url) => {
+                Pool::Postgres(zerotrace_pgconn::connect(url, "zerotrace", 16).await?)
+            }
+        };
+        Ok((Store { pool }, ScopeAuthority::new()))
+    }
+
+    /// Brings the schema up to date. `partitions` is the hash-partition count of org-scoped tables
+    /// on PostgreSQL, used only when the tables are first created.
+    pub async fn migrate(&self, partitions: u16) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => migrator(SQLITE_MIGRATIONS).run(pool).await?,
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT set_config('zerotrace.partitions', $1, false)")
+                    .bind(partitions.max(1).to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                let outcome = migrator(POSTGRES_MIGRATIONS).run(&mut *conn).await;
+                sqlx::query("RESET zerotrace.partitions")
+                    .execute(&mut *conn)
+                    .await?;
+                outcome?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, whether the connection's role bypasses row-level security (a superuser or a
+    /// role with BYPASSRLS), which would take down the second wall.
+    pub async fn bypasses_row_security(&self) -> Result<bool> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(false),
+            Pool::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+            )
+            .fetch_one(pool)
+            .await?),
+        }
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// How a SQLite transaction starts: writers take the write lock up front so two writers queue on
+/// the busy timeout instead of failing when a read lock cannot be upgraded.
+#[derive(Clone, Copy)]
+pub(crate) enum TxMode {
+    Read,
+    Write,
+}
+
+pub(crate) async fn begin_sqlite(
+    pool: &SqlitePool,
+    mode: TxMode,
+) -> Result<Transaction<'static, Sqlite>> {
+    Ok(match mode {
+        TxMode::Read => pool.begin().await?,
+        TxMode::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
+    })
+}
+
+/// Starts a PostgreSQL transaction; an org-scoped one sets `zerotrace.org_id` for row-level security.
+pub(crate) async fn begin_postgres(
+    pool: &PgPool,
+    scope: Option<OrgScope>,
+) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    if let Some(scope) = scope {
+        set_org(&mut tx, scope).await?;
+    }
+    Ok(tx)
+}
+
+pub(crate) async fn set_org(conn: &mut PgConnection, scope: OrgScope) -> Result<()> {
+    sqlx::query("SELECT set_config('zerotrace.org_id', $1, true)")
+        .bind(scope.org_id().to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Runs `$body` inside a transaction scoped to `$scope` on whichever backend the store has. The
+/// transaction commits when the body finishes; a `?` inside the body rolls it back.
+macro_rules! scoped {
+    ($store:expr, $scope:expr, $mode:ident, |$tx:ident| $body:expr) => {{
+        match &$store.pool {
+            $crate::db::Pool::Sqlite(pool) => {
+                let mut $tx = $crate::db::begin_sqlite(pool, $crate::db::TxMode::$mode).await?;
+                let output = $body;
+                $tx.commit().await?;
+                output
+            }
+            $crate::db::Pool::Postgres(pool) => {
+                let mut $tx = $crate::db::begin_postgres(pool, Some($scope)).await?;
+                let output = $body;
+                $tx.commit().await?;
+                output
+            }
+        }
+    }};
+}
+
+/// Like `scoped!` for the global tables (organizations, users, refresh tokens, settings).
+macro_rules! global {
+    ($store:expr, $mode:ident, |$tx:ident| $body:expr) => {{
+        match &$store.pool {
+            $crate::db::Pool::Sqlite(pool) => {
+                let mut $tx = $crate::db::begin_sqlite(pool, $crate::db::TxMode::$mode).await?;
+                let output = $body;
+                $tx.commit().await?;
+                output
+            }
+            $crate::db::Pool::Postgres(pool) => {
+                let mut $tx = $crate::db::begin_postgres(pool, None).await?;
+                let output = $body;
+                $tx.commit().await?;
+                output
+            }
+        }
+    }};
+}
+
+/// Appends an audit entry inside the transaction `$tx` of a `scoped!` body, so the entry commits
+/// or rolls back with the change it records.
+macro_rules! record_audit {
+    ($tx:ident, $scope:expr, $entry:expr) => {{
+        let entry: &$crate::audit::AuditEntry = $entry;
+        sqlx::query(
+            "INSERT INTO audit_log (org_id, id, at, actor_kind, actor_id, action, target_kind, target_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind($scope.org_id())
+        .bind(entry.id)
+        .bind(entry.at)
+        .bind(entry.actor_kind)
+        .bind(entry.actor_id)
+        .bind(entry.action)
+        .bind(entry.target_kind)
+        .bind(entry.target_id)
+        .bind(&entry.detail)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Points an open transaction at an organization for the statements that follow, so one
+/// transaction can carry a batch of work for several organizations: on PostgreSQL it sets the
+/// transaction-local `zerotrace.org_id` that row-level security reads; SQLite has no second wall.
+pub(crate) trait EnterScope {
+    async fn enter(&mut self, scope: OrgScope) -> Result<()>;
+}
+
+impl EnterScope for Transaction<'static, Sqlite> {
+    async fn enter(&mut self, _scope: OrgScope) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl EnterScope for Transaction<'static, Postgres> {
+    async fn enter(&mut self, scope: OrgScope) -> Result<()> {
+        set_org(self, scope).await
+    }
+}

@@ -1,0 +1,332 @@
+//! Findings (a vulnerability applying to a package on an asset) and the organization summary the
+//! workers keep current with them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{AssetId, FindingId, OrgScope, Page, Result, Store};
+use time::OffsetDateTime;
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(value: &str) -> std::result::Result<Self, Self::Err> {
+                match value {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(format!(
+                        "unknown {} {other:?} (expected one of: {})",
+                        stringify!($name).to_lowercase(),
+                        [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(value: String) -> std::result::Result<Self, Self::Error> {
+                value.parse()
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// The qualitative severity (CVSS v3/v4 bands, or a distribution's rating).
+    Severity {
+        Critical => "critical",
+        High => "high",
+        Medium => "medium",
+        Low => "low",
+        None => "none",
+        Unknown => "unknown",
+    }
+}
+
+text_enum! {
+    FindingStatus {
+        Open => "open",
+        Fixed => "fixed",
+        Ignored => "ignored",
+    }
+}
+
+impl Severity {
+    /// Position in [`SummaryDelta::open`] and in [`Summary`]'s counts.
+    pub fn index(self) -> usize {
+        match self {
+            Severity::Critical => 0,
+            Severity::High => 1,
+            Severity::Medium => 2,
+            Severity::Low => 3,
+            Severity::None => 4,
+            Severity::Unknown => 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Finding {
+    pub id: FindingId,
+    pub asset_id: AssetId,
+    pub vulnerability_id: String,
+    pub ecosystem: String,
+    pub package_name: String,
+    pub package_version: String,
+    pub fixed_version: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
+    pub cvss_score: Option<f64>,
+    pub known_exploited: bool,
+    pub epss_score: Option<f64>,
+    #[sqlx(try_from = "String")]
+    pub status: FindingStatus,
+    pub confidence: String,
+    pub reason: String,
+    pub first_seen_at: OffsetDateTime,
+    pub fixed_at: Option<OffsetDateTime>,
+    pub updated_at: Option<OffsetDateTime>,
+    pub reopened_count: i64,
+}
+
+macro_rules! finding_columns {
+    () => {
+        "id, asset_id, vulnerability_id, ecosystem, package_name, package_version, fixed_version, \
+         severity, cvss_score, known_exploited, epss_score, status, confidence, reason, \
+         first_seen_at, fixed_at, updated_at, reopened_count"
+    };
+}
+
+/// Which findings a listing returns; every field narrows it.
+#[derive(Clone, Debug, Default)]
+pub struct FindingFilter {
+    pub severities: Vec<Severity>,
+    pub known_exploited: Option<bool>,
+    pub epss_min: Option<f64>,
+    pub fixable: Option<bool>,
+    pub status: Option<FindingStatus>,
+    pub asset_id: Option<AssetId>,
+    pub vulnerability_id: Option<String>,
+    /// Exact package name.
+    pub package: Option<String>,
+    /// Case-insensitive substring of the vulnerability id or package name.
+    pub text: Option<String>,
+}
+
+impl FindingFilter {
+    fn severity_list(&self) -> String {
+        self.severities
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn text_pattern(&self) -> Option<String> {
+        self.text.as_ref().map(|text| {
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+}
+
+/// An organization's counts, as the dashboard shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Open findings by [`Severity::index`].
+    pub open: [i64; 6],
+    pub open_known_exploited: i64,
+    pub open_fixable: i64,
+    pub fixed_total: i64,
+    pub assets: i64,
+    pub agents_online: i64,
+    pub agents_offline: i64,
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    open_critical: i64,
+    open_high: i64,
+    open_medium: i64,
+    open_low: i64,
+    open_none: i64,
+    open_unknown: i64,
+    open_known_exploited: i64,
+    open_fixable: i64,
+    fixed_total: i64,
+    updated_at: OffsetDateTime,
+}
+
+/// Adds `$delta` to the organization's summary row inside the transaction `$tx`.
+macro_rules! apply_summary_delta {
+    ($tx:ident, $scope:expr, $delta:expr, $now:expr) => {{
+        let delta: &$crate::lifecycle::SummaryDelta = $delta;
+        if !delta.is_zero() {
+            sqlx::query(
+                "INSERT INTO org_summaries (org_id, open_critical, open_high, open_medium, open_low,
+                     open_none, open_unknown, open_known_exploited, open_fixable, fixed_total, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (org_id) DO UPDATE SET
+                     open_critical = org_summaries.open_critical + excluded.open_critical,
+                     open_high = org_summaries.open_high + excluded.open_high,
+                     open_medium = org_summaries.open_medium + excluded.open_medium,
+                     open_low = org_summaries.open_low + excluded.open_low,
+                     open_none = org_summaries.open_none + excluded.open_none,
+                     open_unknown = org_summaries.open_unknown + excluded.open_unknown,
+                     open_known_exploited = org_summaries.open_known_exploited + excluded.open_known_exploited,
+                     open_fixable = org_summaries.open_fixable + excluded.open_fixable,
+                     fixed_total = org_summaries.fixed_total + excluded.fixed_total,
+                     updated_at = excluded.updated_at",
+            )
+            .bind($scope.org_id())
+            .bind(delta.open[0])
+            .bind(delta.open[1])
+            .bind(delta.open[2])
+            .bind(delta.open[3])
+            .bind(delta.open[4])
+            .bind(delta.open[5])
+            .bind(delta.open_known_exploited)
+            .bind(delta.open_fixable)
+            .bind(delta.fixed)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+impl Store {
+    pub async fn list_findings(
+        &self,
+        scope: OrgScope,
+        filter: &FindingFilter,
+        page: Page,
+    ) -> Result<Vec<Finding>> {
+        let severities = filter.severity_list();
+        let pattern = filter.text_pattern();
+        Ok(scoped!(self, scope, Read, |tx| {
+            sqlx::query_as::<_, Finding>(concat!(
+                "SELECT ",
+                finding_columns!(),
+                " FROM findings WHERE org_id = $1 AND id > $2
+                   AND ($3 = '' OR ',' || $3 || ',' LIKE '%,' || severity || ',%')
+                   AND ($4 IS NULL OR known_exploited = $4)
+                   AND ($5 IS NULL OR epss_score >= $5)
+                   AND ($6 IS NULL OR (fixed_version IS NOT NULL) = $6)
+                   AND ($7 IS NULL OR status = $7)
+                   AND ($8 IS NULL OR asset_id = $8)
+                   AND ($9 IS NULL OR vulnerability_id = $9)
+                   AND ($10 IS NULL OR package_name = $10)
+                   AND ($11 IS NULL OR lower(vulnerability_id) LIKE $11 ESCAPE '\\'
+                        OR lower(package_name) LIKE $11 ESCAPE '\\')
+                 ORDER BY id LIMIT $12"
+            ))
+            .bind(scope.org_id())
+            .bind(page.after_bound())
+            .bind(severities)
+            .bind(filter.known_exploited)
+            .bind(filter.epss_min)
+            .bind(filter.fixable)
+            .bind(filter.status.map(FindingStatus::as_str))
+            .bind(filter.asset_id)
+            .bind(filter.vulnerability_id.as_deref())
+            .bind(filter.package.as_deref())
+            .bind(pattern)
+            .bind(page.limit_bound())
+            .fetch_all(&mut *tx)
+            .await?
+        }))
+    }
+
+    pub async fn get_finding(&self, scope: OrgScope, id: FindingId) -> Result<Option<Finding>> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            sqlx::query_as::<_, Finding>(concat!(
+                "SELECT ",
+                finding_columns!(),
+                " FROM findings WHERE org_id = $1 AND id = $2"
+            ))
+            .bind(scope.org_id())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        }))
+    }
+
+    /// The organization's counts. Finding counts are the workers' running totals; agent
+    /// online/offline is read from `last_seen_at` against `offline_before`.
+    pub async fn summary(
+        &self,
+        scope: OrgScope,
+        offline_before: OffsetDateTime,
+    ) -> Result<Summary> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            let row = sqlx::query_as::<_, SummaryRow>(
+                "SELECT open_critical, open_high, open_medium, open_low, open_none, open_unknown,
+                        open_known_exploited, open_fixable, fixed_total, updated_at
+                 FROM org_summaries WHERE org_id = $1",
+            )
+            .bind(scope.org_id())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (online, offline): (i64, i64) = sqlx::query_as(
+                "SELECT coalesce(sum(CASE WHEN last_seen_at >= $2 THEN 1 ELSE 0 END), 0),
+                        coalesce(sum(CASE WHEN last_seen_at < $2 THEN 1 ELSE 0 END), 0)
+                 FROM agents WHERE org_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(scope.org_id())
+            .bind(offline_before)
+            .fetch_one(&mut *tx)
+            .await?;
+            let assets: i64 = sqlx::query_scalar("SELECT count(*) FROM assets WHERE org_id = $1")
+                .bind(scope.org_id())
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut summary = Summary {
+                assets,
+                agents_online: online,
+                agents_offline: offline,
+                ..Summary::default()
+            };
+            if let Some(row) = row {
+                summary.open = [
+                    row.open_critical,
+                    row.open_high,
+                    row.open_medium,
+                    row.open_low,
+                    row.open_none,
+                    row.open_unknown,
+                ];
+                summary.open_known_exploited = row.open_known_exploited;
+                summary.open_fixable = row.open_fixable;
+                summary.fixed_total = row.fixed_total;
+                summary.updated_at = Some(row.updated_at);
+            }
+            summary
+        }))
+    }
+}

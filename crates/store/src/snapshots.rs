@@ -1,0 +1,863 @@
+//! Agent inventory reports: the receipt the API writes when it accepts one (idempotent by the
+//! agent's sequence number), and what the workers do with it: apply the snapshot to the asset's
+//! stored packages, move its findings through their lifecycle and the organization's summary
+//! with them, all in one transaction per batch.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{Postgres, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use crate::db::EnterScope;
+use crate::lifecycle::{DesiredFinding, SummaryDelta};
+use crate::{AgentId, AssetId, BatchId, FindingId, OrgScope, Result, Store};
+
+/// One installed package of a snapshot, with the key the knowledge base indexes it under.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SnapshotPackage {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    /// Empty when the format has no architecture.
+    pub arch: String,
+    pub source_name: Option<String>,
+    pub source_version: Option<String>,
+    pub purl: Option<String>,
+    pub manager: String,
+    /// The knowledge base's `(ecosystem, normalized name)` for this package (its source package
+    /// for distributions), so a changed advisory finds the assets it touches.
+    pub match_ecosystem: String,
+    pub match_name: String,
+}
+
+impl SnapshotPackage {
+    fn identity(&self) -> (&str, &str, &str, &str) {
+        (&self.ecosystem, &self.name, &self.version, &self.arch)
+    }
+}
+
+/// A full inventory of one agent's host, as the worker applies it.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub agent_id: AgentId,
+    pub hostname: String,
+    pub os: String,
+    pub sequence: u64,
+    pub hash: String,
+    pub scanned_at: OffsetDateTime,
+    pub packages: Vec<SnapshotPackage>,
+}
+
+/// What the API answers for a report before it enqueues it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportCheck {
+    /// Not seen: enqueue it, then [`Store::record_report`].
+    New,
+    /// This sequence was accepted before (a lost 202): answer with the same batch id.
+    Duplicate(BatchId),
+    /// Older than a report already accepted: acknowledge and ignore.
+    Stale { latest: u64 },
+}
+
+/// One snapshot to apply, with the findings the knowledge base says its packages have.
+pub struct SnapshotWork<'a> {
+    pub scope: OrgScope,
+    pub snapshot: &'a Snapshot,
+    pub desired: &'a [DesiredFinding],
+}
+
+/// A finding a report opened or reopened (what the live feed announces).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenedFinding {
+    pub id: FindingId,
+    pub vulnerability_id: String,
+    pub package_name: String,
+    pub package_version: String,
+    pub severity: crate::findings::Severity,
+    pub known_exploited: bool,
+    pub reopened: bool,
+}
+
+/// What applying one snapshot (or re-matching one asset) changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FindingChanges {
+    pub opened: Vec<OpenedFinding>,
+    pub fixed: usize,
+    pub refreshed: usize,
+    pub summary: SummaryDelta,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyOutcome {
+    Applied {
+        asset_id: AssetId,
+        packages_added: usize,
+        packages_removed: usize,
+        findings: FindingChanges,
+    },
+    /// The asset already holds this sequence or a later one (a redelivery, or a late report).
+    Stale { asset_sequence: u64 },
+}
+
+#[derive(sqlx::FromRow)]
+struct AssetState {
+    id: AssetId,
+    inventory_sequence: Option<i64>,
+}
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bound-parameter limits.
+pub(crate) const INSERT_CHUNK: usize = 500;
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The column list of a findings INSERT, shared by both backends' statements.
+macro_rules! insert_findings {
+    () => {
+        "INSERT INTO findings (org_id, id, asset_id, vulnerability_id, ecosystem, package_name,
+             package_version, fixed_version, severity, cvss_score, known_exploited, epss_score,
+             status, confidence, reason, first_seen_at, updated_at) "
+    };
+}
+
+/// The column list of a packages INSERT, shared by both backends' statements.
+macro_rules! insert_packages {
+    () => {
+        "INSERT INTO packages (org_id, asset_id, ecosystem, name, version, arch, source_name,
+             source_version, purl, manager, match_ecosystem, match_name, first_seen_at) "
+    };
+}
+
+/// Finds or creates the asset of the snapshot's agent and locks its row until the transaction
+/// ends, inside a transaction already pointed at `$scope`. The lock makes workers that hold
+/// reports of the same agent take turns (the Redis queue does not order by key), so the second
+/// sees the first one's sequence and packages. The no-op UPDATE is the lock on PostgreSQL (and
+/// reads the row in the same round trip); on SQLite the transaction already holds the database's
+/// one write lock.
+macro_rules! asset_of_agent {
+    ($tx:ident, $scope:expr, $snapshot:expr, $now:expr) => {{
+        let snapshot: &Snapshot = $snapshot;
+        let lock = "UPDATE assets SET last_seen_at = last_seen_at WHERE org_id = $1 AND agent_id = $2
+                    RETURNING id, inventory_sequence";
+        let locked = sqlx::query_as::<_, AssetState>(lock)
+            .bind($scope.org_id())
+            .bind(snapshot.agent_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match locked {
+            Some(state) => state,
+            None => {
+                sqlx::query(
+                    "INSERT INTO assets (org_id, id, agent_id, kind, name, os, created_at, last_seen_at)
+                     VALUES ($1, $2, $3, 'host', $4, $5, $6, $6)
+                     ON CONFLICT (org_id, agent_id) DO NOTHING",
+                )
+                .bind($scope.org_id())
+                .bind(AssetId::generate())
+                .bind(snapshot.agent_id)
+                .bind(&snapshot.hostname)
+                .bind(&snapshot.os)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query_as::<_, AssetState>(lock)
+                    .bind($scope.org_id())
+                    .bind(snapshot.agent_id)
+                    .fetch_one(&mut *$tx)
+                    .await?
+            }
+        }
+    }};
+}
+
+/// Runs the lifecycle for one asset inside the transaction `$tx` (pointed at `$scope`). The
+/// summary movement is returned in the changes, for the caller to apply (see `apply_snapshots`
+/// for why it comes last).
+macro_rules! reconcile_findings {
+    ($tx:ident, $scope:expr, $asset:expr, $desired:expr, $now:expr) => {{
+        let asset: $crate::AssetId = $asset;
+        let desired: &[$crate::lifecycle::DesiredFinding] = $desired;
+        let stored = sqlx::query_as::<_, $crate::findings::Finding>(concat!(
+            "SELECT ",
+            finding_columns!(),
+            " FROM findings WHERE org_id = $1 AND asset_id = $2"
+        ))
+        .bind($scope.org_id())
+        .bind(asset)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let (actions, summary) = $crate::lifecycle::plan(&stored, desired);
+        let mut changes = $crate::snapshots::FindingChanges {
+            summary,
+            ..$crate::snapshots::FindingChanges::default()
+        };
+        let mut writes = $crate::snapshots::FindingWrites::default();
+        for action in actions {
+            match action {
+                $crate::lifecycle::Action::Open(want) => {
+                    let id = $crate::FindingId::generate();
+                    changes
+                        .opened
+                        .push($crate::snapshots::opened(id, want, false));
+                    writes.open.push((id, want));
+                }
+                $crate::lifecycle::Action::Reopen(id, want) => {
+                    changes
+                        .opened
+                        .push($crate::snapshots::opened(id, want, true));
+                    writes.update.push((id, want, true));
+                }
+                $crate::lifecycle::Action::Refresh(id, want) => {
+                    changes.refreshed += 1;
+                    writes.update.push((id, want, false));
+                }
+                $crate::lifecycle::Action::Fix(id) => {
+                    changes.fixed += 1;
+                    writes.fix.push(id);
+                }
+            }
+        }
+        $crate::snapshots::WriteFindings::write_findings(&mut $tx, $scope, asset, &writes, $now)
+            .await?;
+        changes
+    }};
+}
+
+/// The rows a lifecycle plan writes for one asset.
+#[derive(Default)]
+pub(crate) struct FindingWrites<'a> {
+    pub open: Vec<(FindingId, &'a DesiredFinding)>,
+    /// Refreshed facts; `true` also reopens a fixed finding.
+    pub update: Vec<(FindingId, &'a DesiredFinding, bool)>,
+    pub fix: Vec<FindingId>,
+}
+
+/// Writes a lifecycle plan for one asset inside a transaction pointed at its organization.
+/// PostgreSQL takes each kind of write as one statement of one shape over arrays; SQLite, in
+/// process, takes a statement per row (and multi-row INSERTs for new findings).
+pub(crate) trait WriteFindings {
+    async fn write_findings(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        writes: &FindingWrites<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+}
+
+impl WriteFindings for Transaction<'static, Postgres> {
+    async fn write_findings(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        writes: &FindingWrites<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !writes.update.is_empty() {
+            sqlx::query(
+                "UPDATE findings f SET package_version = u.package_version,
+                     fixed_version = u.fixed_version, severity = u.severity,
+                     cvss_score = u.cvss_score, known_exploited = u.known_exploited,
+                     epss_score = u.epss_score, confidence = u.confidence, reason = u.reason,
+                     updated_at = $2,
+                     status = CASE WHEN u.reopen THEN 'open' ELSE f.status END,
+                     fixed_at = CASE WHEN u.reopen THEN NULL ELSE f.fixed_at END,
+                     reopened_count = f.reopened_count + CASE WHEN u.reopen THEN 1 ELSE 0 END
+                 FROM UNNEST($3::uuid[], $4::text[], $5::text[], $6::text[], $7::float8[],
+                             $8::bool[], $9::float8[], $10::text[], $11::text[], $12::bool[])
+                     AS u (id, package_version, fixed_version, severity, cvss_score,
+                           known_exploited, epss_score, confidence, reason, reopen)
+                 WHERE f.org_id = $1 AND f.id = u.id",
+            )
+            .bind(scope.org_id())
+            .bind(now)
+            .bind(column(&writes.update, |(id, ..)| id.0))
+            .bind(column(&writes.update, |(_, want, _)| {
+                want.package_version.as_str()
+            }))
+            .bind(column(&writes.update, |(_, want, _)| {
+                want.fixed_version.as_deref()
+            }))
+            .bind(column(&writes.update, |(_, want, _)| {
+                want.severity.as_str()
+            }))
+            .bind(column(&writes.update, |(_, want, _)| want.cvss_score))
+            .bind(column(&writes.update, |(_, want, _)| want.known_exploited))
+            .bind(column(&writes.update, |(_, want, _)| want.epss_score))
+            .bind(column(&writes.update, |(_, want, _)| {
+                want.confidence.as_str()
+            }))
+            .bind(column(&writes.update, |(_, want, _)| want.reason.as_str()))
+            .bind(column(&writes.update, |(.., reopen)| *reopen))
+            .execute(&mut **self)
+            .await?;
+        }
+        if !writes.fix.is_empty() {
+            sqlx::query(
+                "UPDATE findings SET status = 'fixed', fixed_at = $3, updated_at = $3
+                 WHERE org_id = $1 AND id = ANY($2)",
+            )
+            .bind(scope.org_id())
+            .bind(column(&writes.fix, |id| id.0))
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !writes.open.is_empty() {
+            sqlx::query(concat!(
+                insert_findings!(),
+                "SELECT $1, id, $2, vulnerability_id, ecosystem, package_name, package_version,
+                        fixed_version, severity, cvss_score, known_exploited, epss_score, 'open',
+                        confidence, reason, $3, $3
+                 FROM UNNEST($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+                             $9::text[], $10::text[], $11::float8[], $12::bool[], $13::float8[],
+                             $14::text[], $15::text[])
+                     AS u (id, vulnerability_id, ecosystem, package_name, package_version,
+                           fixed_version, severity, cvss_score, known_exploited, epss_score,
+                           confidence, reason)",
+            ))
+            .bind(scope.org_id())
+            .bind(asset)
+            .bind(now)
+            .bind(column(&writes.open, |(id, _)| id.0))
+            .bind(column(&writes.open, |(_, want)| {
+                want.vulnerability_id.as_str()
+            }))
+            .bind(column(&writes.open, |(_, want)| want.ecosystem.as_str()))
+            .bind(column(&writes.open, |(_, want)| want.package_name.as_str()))
+            .bind(column(&writes.open, |(_, want)| {
+                want.package_version.as_str()
+            }))
+            .bind(column(&writes.open, |(_, want)| {
+                want.fixed_version.as_deref()
+            }))
+            .bind(column(&writes.open, |(_, want)| want.severity.as_str()))
+            .bind(column(&writes.open, |(_, want)| want.cvss_score))
+            .bind(column(&writes.open, |(_, want)| want.known_exploited))
+            .bind(column(&writes.open, |(_, want)| want.epss_score))
+            .bind(column(&writes.open, |(_, want)| want.confidence.as_str()))
+            .bind(column(&writes.open, |(_, want)| want.reason.as_str()))
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl WriteFindings for Transaction<'static, Sqlite> {
+    async fn write_findings(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        writes: &FindingWrites<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        for (id, want, reopen) in &writes.update {
+            sqlx::query(
+                "UPDATE findings SET package_version = $3, fixed_version = $4,
+                     severity = $5, cvss_score = $6, known_exploited = $7, epss_score = $8,
+                     confidence = $9, reason = $10, updated_at = $11,
+                     status = CASE WHEN $12 THEN 'open' ELSE status END,
+                     fixed_at = CASE WHEN $12 THEN NULL ELSE fixed_at END,
+                     reopened_count = reopened_count + CASE WHEN $12 THEN 1 ELSE 0 END
+                 WHERE org_id = $1 AND id = $2",
+            )
+            .bind(scope.org_id())
+            .bind(id)
+            .bind(&want.package_version)
+            .bind(want.fixed_version.as_deref())
+            .bind(want.severity.as_str())
+            .bind(want.cvss_score)
+            .bind(want.known_exploited)
+            .bind(want.epss_score)
+            .bind(&want.confidence)
+            .bind(&want.reason)
+            .bind(now)
+            .bind(reopen)
+            .execute(&mut **self)
+            .await?;
+        }
+        for id in &writes.fix {
+            sqlx::query(
+                "UPDATE findings SET status = 'fixed', fixed_at = $3, updated_at = $3
+                 WHERE org_id = $1 AND id = $2",
+            )
+            .bind(scope.org_id())
+            .bind(id)
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        // One multi-row INSERT per chunk: a host's first report opens dozens at once.
+        for chunk in writes.open.chunks(INSERT_CHUNK / 2) {
+            let mut insert = sqlx::QueryBuilder::new(insert_findings!());
+            insert.push_values(chunk, |mut row, (id, want)| {
+                row.push_bind(scope.org_id())
+                    .push_bind(*id)
+                    .push_bind(asset)
+                    .push_bind(&want.vulnerability_id)
+                    .push_bind(&want.ecosystem)
+                    .push_bind(&want.package_name)
+                    .push_bind(&want.package_version)
+                    .push_bind(want.fixed_version.as_deref())
+                    .push_bind(want.severity.as_str())
+                    .push_bind(want.cvss_score)
+                    .push_bind(want.known_exploited)
+                    .push_bind(want.epss_score)
+                    .push_bind("open")
+                    .push_bind(&want.confidence)
+                    .push_bind(&want.reason)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One field of every row, as the array a PostgreSQL `UNNEST` takes.
+fn column<'a, T, U>(rows: &'a [T], field: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(field).collect()
+}
+
+/// Takes an asset's stored packages to a snapshot's, inside a transaction pointed at the asset's
+/// organization, and says how many rows were added and removed. PostgreSQL does it in one
+/// statement of one shape over arrays, so a report costs one round trip whatever its size and
+/// the statement is prepared once; only rows missing from the stored set are inserted (anti-join
+/// rather than a conflict check per row; ON CONFLICT only absorbs a package listed twice). The
+/// stored set is MATERIALIZED: inlined, the server's generic plan for this prepared statement
+/// probed the partitioned index once per incoming row with run-time partition pruning each time,
+/// 13.9 ms per report instead of 0.64 ms.
+/// SQLite, in process, reads the stored keys and writes the difference.
+pub(crate) trait ReplacePackages {
+    async fn replace_packages(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        packages: &[SnapshotPackage],
+        now: OffsetDateTime,
+    ) -> Result<(usize, usize)>;
+}
+
+impl ReplacePackages for Transaction<'static, Postgres> {
+    async fn replace_packages(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        packages: &[SnapshotPackage],
+        now: OffsetDateTime,
+    ) -> Result<(usize, usize)> {
+        let (added, removed): (i64, i64) = sqlx::query_as(concat!(
+            "WITH incoming AS (
+                 SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                     AS i (ecosystem, name, version, arch, source_name, source_version, purl,
+                           manager, match_ecosystem, match_name)
+             ),
+             stored AS MATERIALIZED (
+                 SELECT ecosystem, name, version, arch FROM packages
+                 WHERE org_id = $1 AND asset_id = $2
+             ),
+             removed AS (
+                 DELETE FROM packages p
+                 WHERE p.org_id = $1 AND p.asset_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM incoming i
+                                   WHERE i.ecosystem = p.ecosystem AND i.name = p.name
+                                     AND i.version = p.version AND i.arch = p.arch)
+                 RETURNING 1
+             ),
+             added AS (",
+            insert_packages!(),
+            "SELECT $1, $2, ecosystem, name, version, arch, source_name, source_version, purl,
+                        manager, match_ecosystem, match_name, $13
+                 FROM incoming i
+                 WHERE NOT EXISTS (SELECT 1 FROM stored s
+                                   WHERE s.ecosystem = i.ecosystem AND s.name = i.name
+                                     AND s.version = i.version AND s.arch = i.arch)
+                 ON CONFLICT (org_id, asset_id, ecosystem, name, version, arch) DO NOTHING
+                 RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM removed)",
+        ))
+        .bind(scope.org_id())
+        .bind(asset)
+        .bind(column(packages, |p| p.ecosystem.as_str()))
+        .bind(column(packages, |p| p.name.as_str()))
+        .bind(column(packages, |p| p.version.as_str()))
+        .bind(column(packages, |p| p.arch.as_str()))
+        .bind(column(packages, |p| p.source_name.as_deref()))
+        .bind(column(packages, |p| p.source_version.as_deref()))
+        .bind(column(packages, |p| p.purl.as_deref()))
+        .bind(column(packages, |p| p.manager.as_str()))
+        .bind(column(packages, |p| p.match_ecosystem.as_str()))
+        .bind(column(packages, |p| p.match_name.as_str()))
+        .bind(now)
+        .fetch_one(&mut **self)
+        .await?;
+        Ok((
+            usize::try_from(added).unwrap_or_default(),
+            usize::try_from(removed).unwrap_or_default(),
+        ))
+    }
+}
+
+impl ReplacePackages for Transaction<'static, Sqlite> {
+    async fn replace_packages(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        packages: &[SnapshotPackage],
+        now: OffsetDateTime,
+    ) -> Result<(usize, usize)> {
+        let stored: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT ecosystem, name, version, arch FROM packages WHERE org_id = $1 AND asset_id = $2",
+        )
+        .bind(scope.org_id())
+        .bind(asset)
+        .fetch_all(&mut **self)
+        .await?;
+        let stored: HashSet<(&str, &str, &str, &str)> = stored
+            .iter()
+            .map(|(e, n, v, a)| (e.as_str(), n.as_str(), v.as_str(), a.as_str()))
+            .collect();
+        let mut incoming = HashSet::new();
+        let added: Vec<&SnapshotPackage> = packages
+            .iter()
+            .filter(|p| incoming.insert(p.identity()) && !stored.contains(&p.identity()))
+            .collect();
+        let removed: Vec<_> = stored.difference(&incoming).collect();
+        for (ecosystem, name, version, arch) in &removed {
+            sqlx::query(
+                "DELETE FROM packages WHERE org_id = $1 AND asset_id = $2 AND ecosystem = $3
+                   AND name = $4 AND version = $5 AND arch = $6",
+            )
+            .bind(scope.org_id())
+            .bind(asset)
+            .bind(*ecosystem)
+            .bind(*name)
+            .bind(*version)
+            .bind(*arch)
+            .execute(&mut **self)
+            .await?;
+        }
+        for chunk in added.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(insert_packages!());
+            insert.push_values(chunk, |mut row, package| {
+                row.push_bind(scope.org_id())
+                    .push_bind(asset)
+                    .push_bind(&package.ecosystem)
+                    .push_bind(&package.name)
+                    .push_bind(&package.version)
+                    .push_bind(&package.arch)
+                    .push_bind(package.source_name.as_deref())
+                    .push_bind(package.source_version.as_deref())
+                    .push_bind(package.purl.as_deref())
+                    .push_bind(&package.manager)
+                    .push_bind(&package.match_ecosystem)
+                    .push_bind(&package.match_name)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut **self).await?;
+        }
+        Ok((added.len(), removed.len()))
+    }
+}
+
+pub(crate) fn opened(id: FindingId, want: &DesiredFinding, reopened: bool) -> OpenedFinding {
+    OpenedFinding {
+        id,
+        vulnerability_id: want.vulnerability_id.clone(),
+        package_name: want.package_name.clone(),
+        package_version: want.package_version.clone(),
+        severity: want.severity,
+        known_exploited: want.known_exploited,
+        reopened,
+    }
+}
+
+impl Store {
+    /// Whether an agent's report with `sequence` is new, a repeat, or older than one accepted.
+    pub async fn check_report(
+        &self,
+        scope: OrgScope,
+        agent_id: AgentId,
+        sequence: u64,
+    ) -> Result<ReportCheck> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            let same: Option<BatchId> = sqlx::query_scalar(
+                "SELECT batch_id FROM agent_reports
+                 WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match same {
+                Some(batch) => ReportCheck::Duplicate(batch),
+                None => {
+                    let latest: Option<i64> = sqlx::query_scalar(
+                        "SELECT max(sequence) FROM agent_reports WHERE org_id = $1 AND agent_id = $2",
+                    )
+                    .bind(scope.org_id())
+                    .bind(agent_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    match latest.and_then(|l| u64::try_from(l).ok()) {
+                        Some(latest) if latest > sequence => ReportCheck::Stale { latest },
+                        _ => ReportCheck::New,
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Records an enqueued report. Returns the batch id stored for `(agent, sequence)`: `batch`
+    /// itself, or the first one when the same report raced in twice.
+    pub async fn record_report(
+        &self,
+        scope: OrgScope,
+        agent_id: AgentId,
+        sequence: u64,
+        hash: &str,
+        package_count: usize,
+        batch: BatchId,
+    ) -> Result<BatchId> {
+        let now = OffsetDateTime::now_utc();
+        Ok(scoped!(self, scope, Write, |tx| {
+            sqlx::query(
+                "INSERT INTO agent_reports (org_id, agent_id, sequence, batch_id, hash, package_count, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (org_id, agent_id, sequence) DO NOTHING",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .bind(batch)
+            .bind(hash)
+            .bind(i64::try_from(package_count).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query_scalar::<_, BatchId>(
+                "SELECT batch_id FROM agent_reports WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .fetch_one(&mut *tx)
+            .await?
+        }))
+    }
+
+    /// Applies snapshots in one transaction: per snapshot, the package diff against the asset's
+    /// stored packages, the finding lifecycle against `desired`, the summary movement, and the
+    /// asset's and report's bookkeeping. A snapshot whose sequence the asset already holds is
+    /// skipped, so a redelivered batch changes nothing. Any error rolls the whole batch back.
+    pub async fn apply_snapshots(&self, work: &[SnapshotWork<'_>]) -> Result<Vec<ApplyOutcome>> {
+        let now = OffsetDateTime::now_utc();
+        // Rows are locked in one order by every worker (organization, agent, sequence), and the
+        // organizations' summary rows, which every report of an organization updates, only at
+        // the end: two workers never wait on each other in a cycle, and a summary row is held
+        // only for the end of a transaction.
+        let mut order: Vec<usize> = (0..work.len()).collect();
+        order.sort_by_key(|&i| {
+            let item = &work[i];
+            (
+                item.scope.org_id(),
+                item.snapshot.agent_id,
+                item.snapshot.sequence,
+            )
+        });
+        let mut summaries: std::collections::BTreeMap<crate::OrgId, (OrgScope, SummaryDelta)> =
+            std::collections::BTreeMap::new();
+        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
+        global!(self, Write, |tx| {
+            let mut entered = None;
+            for &index in &order {
+                let item = &work[index];
+                let scope = item.scope;
+                let snapshot = item.snapshot;
+                if entered != Some(scope.org_id()) {
+                    tx.enter(scope).await?;
+                    entered = Some(scope.org_id());
+                }
+                let asset = asset_of_agent!(tx, scope, snapshot, now);
+                let sequence = to_i64(snapshot.sequence);
+                if let Some(held) = asset.inventory_sequence.filter(|held| *held >= sequence) {
+                    outcomes[index] = Some(ApplyOutcome::Stale {
+                        asset_sequence: u64::try_from(held).unwrap_or_default(),
+                    });
+                    sqlx::query(
+                        "UPDATE agent_reports SET processed_at = $4, outcome = 'stale'
+                         WHERE org_id = $1 AND agent_id = $2 AND sequence = $3 AND processed_at IS NULL",
+                    )
+                    .bind(scope.org_id())
+                    .bind(snapshot.agent_id)
+                    .bind(sequence)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
+
+                let (packages_added, packages_removed) = tx
+                    .replace_packages(scope, asset.id, &snapshot.packages, now)
+                    .await?;
+                let findings = reconcile_findings!(tx, scope, asset.id, item.desired, now);
+                summaries
+                    .entry(scope.org_id())
+                    .or_insert((scope, SummaryDelta::default()))
+                    .1
+                    .add(&findings.summary);
+
+                sqlx::query(
+                    "UPDATE assets SET inventory_sequence = $3, inventory_hash = $4,
+                         last_inventory_at = $5, last_seen_at = $5, name = $6, os = $7
+                     WHERE org_id = $1 AND id = $2",
+                )
+                .bind(scope.org_id())
+                .bind(asset.id)
+                .bind(sequence)
+                .bind(&snapshot.hash)
+                .bind(now)
+                .bind(&snapshot.hostname)
+                .bind(&snapshot.os)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE agent_reports SET processed_at = $4, outcome = 'applied'
+                     WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+                )
+                .bind(scope.org_id())
+                .bind(snapshot.agent_id)
+                .bind(sequence)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                outcomes[index] = Some(ApplyOutcome::Applied {
+                    asset_id: asset.id,
+                    packages_added,
+                    packages_removed,
+                    findings,
+                });
+            }
+            for (scope, delta) in summaries.values() {
+                tx.enter(*scope).await?;
+                apply_summary_delta!(tx, scope, delta, now);
+            }
+        });
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The assets of the organization holding a package under one of these knowledge-base keys
+    /// (`(ecosystem, normalized name)`): what a changed advisory must be re-matched against.
+    pub async fn assets_with_match_keys(
+        &self,
+        scope: OrgScope,
+        keys: &[(String, String)],
+    ) -> Result<Vec<AssetId>> {
+        let mut assets = HashSet::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let found: Vec<AssetId> = scoped!(self, scope, Read, |tx| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT DISTINCT asset_id FROM packages WHERE org_id = ",
+                );
+                query.push_bind(scope.org_id());
+                query.push(" AND (match_ecosystem, match_name) IN ");
+                query.push_tuples(chunk, |mut row, (ecosystem, name)| {
+                    row.push_bind(ecosystem).push_bind(name);
+                });
+                query
+                    .build_query_scalar::<AssetId>()
+                    .fetch_all(&mut *tx)
+                    .await?
+            });
+            assets.extend(found);
+        }
+        let mut assets: Vec<AssetId> = assets.into_iter().collect();
+        assets.sort();
+        Ok(assets)
+    }
+
+    /// An asset's current packages (its latest snapshot).
+    pub async fn asset_packages(
+        &self,
+        scope: OrgScope,
+        asset: AssetId,
+    ) -> Result<Vec<SnapshotPackage>> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            sqlx::query_as::<_, SnapshotPackage>(
+                "SELECT ecosystem, name, version, arch, source_name, source_version, purl, manager,
+                        match_ecosystem, match_name
+                 FROM packages WHERE org_id = $1 AND asset_id = $2
+                 ORDER BY ecosystem, name, version, arch",
+            )
+            .bind(scope.org_id())
+            .bind(asset)
+            .fetch_all(&mut *tx)
+            .await?
+        }))
+    }
+
+    /// Re-runs the finding lifecycle of one asset against a new `desired` set (after the
+    /// knowledge base changed), in one transaction: readers see the old findings or the new ones,
+    /// never a gap.
+    pub async fn reconcile_asset(
+        &self,
+        scope: OrgScope,
+        asset: AssetId,
+        desired: &[DesiredFinding],
+    ) -> Result<FindingChanges> {
+        let now = OffsetDateTime::now_utc();
+        Ok(scoped!(self, scope, Write, |tx| {
+            let changes = reconcile_findings!(tx, scope, asset, desired, now);
+            apply_summary_delta!(tx, scope, &changes.summary, now);
+            changes
+        }))
+    }
+
+    /// Every organization's id, for work that visits each (re-matching, sweeps, retention).
+    pub async fn org_ids(&self) -> Result<Vec<crate::OrgId>> {
+        Ok(global!(self, Read, |tx| {
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?
+        }))
+    }
+}
+
+/// Groups the desired findings of several installed versions of one package into one finding
+/// per (vulnerability, ecosystem, package name), with the versions joined.
+pub fn merge_versions(desired: Vec<DesiredFinding>) -> Vec<DesiredFinding> {
+    let mut merged: Vec<DesiredFinding> = Vec::with_capacity(desired.len());
+    let mut index: HashMap<(String, String, String), usize> = HashMap::new();
+    for finding in desired {
+        let key = (
+            finding.vulnerability_id.clone(),
+            finding.ecosystem.clone(),
+            finding.package_name.clone(),
+        );
+        match index.get(&key) {
+            Some(&at) => {
+                let kept = &mut merged[at];
+                let mut versions: Vec<&str> = kept.package_version.split(", ").collect();
+                if !versions.contains(&finding.package_version.as_str()) {
+                    versions.push(&finding.package_version);
+                    versions.sort_unstable();
+                    kept.package_version = versions.join(", ");
+                }
+                if kept.fixed_version.is_none() {
+                    kept.fixed_version = finding.fixed_version;
+                }
+            }
+            None => {
+                index.insert(key, merged.len());
+                merged.push(finding);
+            }
+        }
+    }
+    merged
+}
