@@ -1,0 +1,12 @@
+mod admin;
+pub mod apikey;
+mod database;
+pub mod db;
+pub mod loadgen;
+pub mod org;
+pub mod scan;
+pub mod serve;
+pub mod token;
+pub mod user;
+pub mod vercmp;
+pub mod vulndb;

@@ -1,0 +1,232 @@
+//! The enrichment worker: takes inventory reports off the queue in batches, matches their
+//! packages through the knowledge base's cache, and applies each batch in one transaction
+//! (package diff, finding lifecycle, summary). It acks only after that commits, so a worker
+//! killed mid-batch loses nothing: the batch is redelivered, and the asset's stored sequence
+//! number makes a second application change nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+use zerotrace_queue::{Delivery, DeliveryId, Queue};
+use zerotrace_store::snapshots::{ApplyOutcome, Snapshot, SnapshotWork};
+use zerotrace_store::{AgentId, OrgId, OrgScope};
+
+use super::PipelineContext;
+use super::envelope::{Envelope, INVENTORY_TOPIC};
+use super::report::InventoryReport;
+use crate::events::{Event, EventKind};
+
+/// New-vulnerability events announced per report; the rest are counted in `scan_complete`
+/// (a host's first report can open hundreds at once).
+const EVENTS_PER_REPORT: usize = 100;
+
+/// A delivery decoded into what the store applies.
+struct Decoded {
+    delivery: DeliveryId,
+    scope: OrgScope,
+    batch_id: Uuid,
+    received_at_ms: i64,
+    snapshot: Snapshot,
+}
+
+pub(super) async fn run(
+    context: Arc<PipelineContext>,
+    consumer: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let config = &context.config;
+    tracing::info!(consumer, "inventory worker started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let received = tokio::select! {
+            _ = shutdown.changed() => break,
+            received = context.queue.receive(INVENTORY_TOPIC, &consumer, config.batch_max, config.batch_wait) => received,
+        };
+        match received {
+            Ok(deliveries) if deliveries.is_empty() => {}
+            Ok(deliveries) => process(&context, deliveries).await,
+            Err(error) => {
+                tracing::warn!(%error, consumer, "cannot receive from the queue; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    tracing::info!(consumer, "inventory worker stopped");
+}
+
+async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
+    let mut decoded = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        match decode(context, &delivery) {
+            Ok(item) => decoded.push(item),
+            Err(reason) => {
+                tracing::warn!(delivery = %delivery.id, reason, "undecodable inventory message");
+                give_back(context, &delivery.id, &reason).await;
+            }
+        }
+    }
+    if decoded.is_empty() {
+        return;
+    }
+
+    let knowledge = context.knowledge.clone();
+    let matched = tokio::task::spawn_blocking(move || {
+        let desired: Vec<_> = decoded
+            .iter()
+            .map(|item| knowledge.desired_findings(&item.snapshot.packages))
+            .collect();
+        (decoded, desired)
+    })
+    .await;
+    let Ok((decoded, desired)) = matched else {
+        tracing::error!("matching panicked; the batch will be redelivered");
+        return;
+    };
+
+    let work: Vec<SnapshotWork<'_>> = decoded
+        .iter()
+        .zip(&desired)
+        .map(|(item, desired)| SnapshotWork {
+            scope: item.scope,
+            snapshot: &item.snapshot,
+            desired,
+        })
+        .collect();
+    match context.store.apply_snapshots(&work).await {
+        Ok(outcomes) => {
+            let ids: Vec<DeliveryId> = decoded.iter().map(|d| d.delivery.clone()).collect();
+            ack(context, &ids).await;
+            for (item, outcome) in decoded.iter().zip(outcomes) {
+                announce(context, item, outcome);
+            }
+        }
+        Err(error) if work.len() > 1 => {
+            // One bad report must not hold back the others: apply them one by one.
+            tracing::warn!(%error, reports = work.len(), "batch failed; applying its reports one by one");
+            for (item, one) in decoded.iter().zip(&work) {
+                let single = SnapshotWork {
+                    scope: one.scope,
+                    snapshot: one.snapshot,
+                    desired: one.desired,
+                };
+                match context.store.apply_snapshots(&[single]).await {
+                    Ok(mut outcomes) => {
+                        ack(context, std::slice::from_ref(&item.delivery)).await;
+                        if let Some(outcome) = outcomes.pop() {
+                            announce(context, item, outcome);
+                        }
+                    }
+                    Err(error) => give_back(context, &item.delivery, &error.to_string()).await,
+                }
+            }
+        }
+        Err(error) => {
+            for item in &decoded {
+                give_back(context, &item.delivery, &error.to_string()).await;
+            }
+        }
+    }
+}
+
+fn decode(context: &PipelineContext, delivery: &Delivery) -> Result<Decoded, String> {
+    let envelope = Envelope::decode(&delivery.payload).map_err(|e| format!("envelope: {e}"))?;
+    let report = InventoryReport::decode(&envelope.body, envelope.gzip, &context.config.limits)
+        .map_err(|e| format!("report: {e}"))?;
+    let os = report.os_label();
+    let snapshot = Snapshot {
+        agent_id: AgentId(envelope.agent_id),
+        hostname: envelope.hostname,
+        os,
+        sequence: report.sequence,
+        hash: report.hash,
+        scanned_at: report.scanned_at,
+        packages: report
+            .packages
+            .into_iter()
+            .map(|p| p.into_snapshot_package())
+            .collect(),
+    };
+    Ok(Decoded {
+        delivery: delivery.id.clone(),
+        // The API authenticated the agent of this organization before it enqueued the report.
+        scope: context.authority.scope(OrgId(envelope.org_id)),
+        batch_id: envelope.batch_id,
+        received_at_ms: envelope.received_at_ms,
+        snapshot,
+    })
+}
+
+async fn ack(context: &PipelineContext, ids: &[DeliveryId]) {
+    if let Err(error) = context.queue.ack(INVENTORY_TOPIC, ids).await {
+        // The work is committed; a redelivery will find the asset's sequence and skip it.
+        tracing::warn!(%error, "ack failed after commit; the reports will be redelivered and skipped");
+    }
+}
+
+async fn give_back(context: &PipelineContext, id: &DeliveryId, reason: &str) {
+    if let Err(error) = context
+        .queue
+        .retry(INVENTORY_TOPIC, id, Duration::from_secs(1), reason)
+        .await
+    {
+        tracing::warn!(%error, delivery = %id, "cannot hand the delivery back; it returns after the visibility timeout");
+    }
+}
+
+fn announce(context: &PipelineContext, item: &Decoded, outcome: ApplyOutcome) {
+    let org = item.scope.org_id();
+    match outcome {
+        ApplyOutcome::Stale { asset_sequence } => {
+            metrics::counter!("zerotrace_pipeline_reports_total", "outcome" => "stale")
+                .increment(1);
+            tracing::debug!(batch = %item.batch_id, asset_sequence, "stale report skipped");
+        }
+        ApplyOutcome::Applied {
+            asset_id,
+            packages_added,
+            packages_removed,
+            findings,
+        } => {
+            metrics::counter!("zerotrace_pipeline_reports_total", "outcome" => "applied")
+                .increment(1);
+            metrics::counter!("zerotrace_pipeline_package_records_total")
+                .increment(item.snapshot.packages.len() as u64);
+            let latency_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+                - item.received_at_ms;
+            metrics::histogram!("zerotrace_pipeline_report_to_findings_seconds")
+                .record(latency_ms.max(0) as f64 / 1000.0);
+            for opened in findings.opened.iter().take(EVENTS_PER_REPORT) {
+                context.events.publish(Event::new(
+                    org,
+                    EventKind::NewVulnerability {
+                        finding_id: opened.id.0,
+                        asset_id: asset_id.0,
+                        vulnerability_id: opened.vulnerability_id.clone(),
+                        package_name: opened.package_name.clone(),
+                        package_version: opened.package_version.clone(),
+                        severity: opened.severity.to_string(),
+                        known_exploited: opened.known_exploited,
+                        reopened: opened.reopened,
+                    },
+                ));
+            }
+            context.events.publish(Event::new(
+                org,
+                EventKind::ScanComplete {
+                    asset_id: asset_id.0,
+                    agent_id: Some(item.snapshot.agent_id.0),
+                    batch_id: Some(item.batch_id),
+                    packages_added,
+                    packages_removed,
+                    findings_opened: findings.opened.len(),
+                    findings_fixed: findings.fixed,
+                },
+            ));
+        }
+    }
+}
