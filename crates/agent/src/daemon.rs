@@ -266,15 +266,16 @@ impl Daemon<'_> {
     fn scan(&mut self) -> Result<bool, RunError> {
         let started = Instant::now();
         let cpu_before = cpu_time();
-        let report = {
-            let _throttle = match Throttle::start(self.options.cpu_limit_percent) {
+        let (report, paused) = {
+            let throttle = match Throttle::start(self.options.cpu_limit_percent) {
                 Ok(throttle) => throttle,
                 Err(error) => {
                     tracing::warn!(%error, "cannot cap the scan's CPU use; scanning uncapped");
                     None
                 }
             };
-            scan(&self.options.root, &ScanOptions::default())
+            let report = scan(&self.options.root, &ScanOptions::default());
+            (report, throttle.map(|t| t.paused()).unwrap_or_default())
         };
         let cpu = cpu_time().saturating_sub(cpu_before);
         let wall = started.elapsed();
@@ -285,6 +286,7 @@ impl Daemon<'_> {
             unreadable_files = report.errors.len(),
             wall_ms = wall.as_millis() as u64,
             cpu_ms = cpu.as_millis() as u64,
+            paused_ms = paused.as_millis() as u64,
             "scan done"
         );
         self.state.last_scan = Some(ScanSummary {

@@ -368,12 +368,13 @@ fn scan_command(root: &Path, format: Format, cpu_limit: Option<f64>) -> Result<u
     let cap = cpu_limit.map(check_cap).transpose()?;
     let started = Instant::now();
     let cpu_before = cpu_time();
-    let report = {
-        let _throttle = match cap {
+    let (report, paused) = {
+        let throttle = match cap {
             Some(cap) => Throttle::start(cap)?,
             None => None,
         };
-        scan(root, &ScanOptions::default())
+        let report = scan(root, &ScanOptions::default());
+        (report, throttle.map(|t| t.paused()).unwrap_or_default())
     };
     let stdout = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(stdout);
@@ -384,11 +385,12 @@ fn scan_command(root: &Path, format: Format, cpu_limit: Option<f64>) -> Result<u
     writeln!(out)?;
     out.flush()?;
     eprintln!(
-        "{} packages, {} unreadable files, in {:.2}s ({:.2}s CPU)",
+        "{} packages, {} unreadable files, in {:.2}s ({:.2}s CPU, {:.2}s paused by the CPU cap)",
         report.packages.len(),
         report.errors.len(),
         started.elapsed().as_secs_f64(),
-        cpu_time().saturating_sub(cpu_before).as_secs_f64()
+        cpu_time().saturating_sub(cpu_before).as_secs_f64(),
+        paused.as_secs_f64()
     );
     Ok(code::OK)
 }

@@ -18,6 +18,8 @@ use crate::signals;
 pub const SLICE: Duration = Duration::from_millis(10);
 
 static PAUSE_NS: AtomicU64 = AtomicU64::new(0);
+/// Pauses taken since the current [`Throttle`] started, so a scan can say what the cap cost it.
+static PAUSED_NS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuietError {
@@ -102,6 +104,7 @@ extern "C" fn on_sigprof(_: libc::c_int) {
         return;
     }
     let ns = PAUSE_NS.load(Ordering::Relaxed);
+    PAUSED_NS.fetch_add(ns, Ordering::Relaxed);
     let pause = libc::timespec {
         tv_sec: (ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (ns % 1_000_000_000) as libc::c_long,
@@ -119,6 +122,7 @@ impl Throttle {
             return Ok(None);
         }
         PAUSE_NS.store(pause.as_nanos() as u64, Ordering::Relaxed);
+        PAUSED_NS.store(0, Ordering::Relaxed);
         // SAFETY: sigaction is plain old data; the handler only calls async-signal-safe code.
         let previous = unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
@@ -141,6 +145,11 @@ impl Throttle {
             source,
         })?;
         Ok(Some(throttle))
+    }
+
+    /// How long the cap has paused this process so far: one pause per [`SLICE`] of CPU used.
+    pub fn paused(&self) -> Duration {
+        Duration::from_nanos(PAUSED_NS.load(Ordering::Relaxed))
     }
 }
 
