@@ -39,7 +39,7 @@ fn enroll_writes_a_private_config_and_heartbeats_reach_the_server() {
     let root = fixture_root(dir.path());
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
     running.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "a heartbeat after enrollment",
         || {
             let (_, view) = get(&agent_url, &org.api_key);
@@ -52,7 +52,7 @@ fn enroll_writes_a_private_config_and_heartbeats_reach_the_server() {
 
     // The first snapshot is delivered and leaves the spool.
     running.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the first snapshot delivered",
         || state(&home)["last_delivered"]["sequence"] == 1,
     );
@@ -95,7 +95,7 @@ fn enroll_writes_a_private_config_and_heartbeats_reach_the_server() {
     // A restart scans the same packages again: same hash, nothing new sent.
     let mut again = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
     again.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the restarted agent's scan",
         || again.log().contains("inventory unchanged"),
     );
@@ -111,7 +111,7 @@ fn enroll_writes_a_private_config_and_heartbeats_reach_the_server() {
     );
     std::fs::write(&status_file, dpkg).unwrap();
     let mut changed = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
-    changed.eventually(Duration::from_secs(20), "snapshot 2 delivered", || {
+    changed.eventually(Duration::from_secs(60), "snapshot 2 delivered", || {
         state(&home)["last_delivered"]["sequence"] == 2
     });
     assert_eq!(changed.terminate(), 0);
@@ -130,7 +130,7 @@ fn revoked_credential_stops_the_agent_with_its_own_exit_code() {
     let root = fixture_root(dir.path());
 
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
-    running.eventually(Duration::from_secs(20), "the first heartbeat", || {
+    running.eventually(Duration::from_secs(60), "the first heartbeat", || {
         state(&home)["last_heartbeat_at"].is_string()
     });
     let (status, view) = post(
@@ -140,7 +140,7 @@ fn revoked_credential_stops_the_agent_with_its_own_exit_code() {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["status"], "revoked");
 
-    let code = running.wait(Duration::from_secs(20));
+    let code = running.wait(Duration::from_secs(60));
     assert_eq!(code, Some(3), "{}", running.log());
     let log = running.log();
     assert!(log.contains("revoked"), "{log}");
@@ -268,7 +268,7 @@ fn a_snapshot_spooled_while_the_server_is_down_is_applied_exactly_once() {
     let root = fixture_root(dir.path());
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
     running.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "a failed heartbeat and a spooled snapshot",
         || {
             let s = state(&home);
@@ -284,7 +284,7 @@ fn a_snapshot_spooled_while_the_server_is_down_is_applied_exactly_once() {
 
     let server = Server::start(&data, &addr.to_string());
     running.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "a heartbeat once the server is back",
         || {
             let s = state(&home);
@@ -313,7 +313,7 @@ fn a_snapshot_spooled_while_the_server_is_down_is_applied_exactly_once() {
     // server recognizes it, answers with the first batch id, and applies nothing twice.
     std::fs::write(&snapshot, &spooled_bytes).unwrap();
     let mut again = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
-    again.eventually(Duration::from_secs(20), "the repeat answered", || {
+    again.eventually(Duration::from_secs(60), "the repeat answered", || {
         state(&home)["last_delivered"]["status"] == "duplicate"
     });
     assert_eq!(again.terminate(), 0);

@@ -277,7 +277,7 @@ fn server_down_then_back_delivers_the_spooled_snapshot_once() {
     let root = fixture_root(dir.path());
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
     running.eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the snapshot spooled while down",
         || running.log().contains("kept in the spool") && spooled(dir.path()).len() == 1,
     );
@@ -308,7 +308,7 @@ fn a_413_drops_the_snapshot_and_a_401_stops_the_agent_keeping_the_spool() {
     let config = config_for(dir.path(), server.addr);
     let root = fixture_root(dir.path());
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
-    running.eventually(Duration::from_secs(20), "the 413", || {
+    running.eventually(Duration::from_secs(60), "the 413", || {
         running.log().contains("body over 16 MiB")
     });
     std::thread::sleep(Duration::from_secs(1));
@@ -335,7 +335,7 @@ fn a_413_drops_the_snapshot_and_a_401_stops_the_agent_keeping_the_spool() {
     std::fs::write(&status_file, dpkg).unwrap();
     let mut running = run_agent(&config, &root, &["--heartbeat-interval", "1"]);
     assert_eq!(
-        running.wait(Duration::from_secs(20)),
+        running.wait(Duration::from_secs(60)),
         Some(3),
         "{}",
         running.log()

@@ -270,7 +270,7 @@ pub fn eventually_asset(
     check: impl Fn(&Value) -> bool,
 ) -> Value {
     let mut last = Value::Null;
-    let end = Instant::now() + Duration::from_secs(30);
+    let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
         let (status, assets) = get(&format!("{}/api/v1/assets", server.url()), &org.api_key);
         assert_eq!(status, 200, "{assets}");
