@@ -80,6 +80,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pipeline",
         include_str!("../migrations/sqlite/0002_pipeline.sql"),
     ),
+    (
+        3,
+        "unused indexes",
+        include_str!("../migrations/sqlite/0003_unused_indexes.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -96,6 +101,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "lean foreign keys",
         include_str!("../migrations/postgres/0003_lean_foreign_keys.sql"),
+    ),
+    (
+        4,
+        "indexes for generic plans",
+        include_str!("../migrations/postgres/0004_indexes_for_generic_plans.sql"),
+    ),
+    (
+        5,
+        "asset keys by construction",
+        include_str!("../migrations/postgres/0005_asset_keys_by_construction.sql"),
     ),
 ];
 

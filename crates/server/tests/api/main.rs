@@ -7,6 +7,7 @@ mod agents;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod generic_plans;
 mod isolation;
 mod operations;
 mod pipeline;
