@@ -25,7 +25,8 @@ DROP INDEX findings_by_package;
 DROP INDEX findings_by_vulnerability;
 CREATE INDEX findings_by_vulnerability ON findings (vulnerability_id, org_id);
 DROP INDEX findings_by_fixed_at;
-CREATE INDEX findings_by_fixed_at ON findings (status, org_id, fixed_at);
+-- Only retention reads it, and only fixed findings: new findings (all open) skip it.
+CREATE INDEX findings_by_fixed_at ON findings (fixed_at, org_id) WHERE status = 'fixed';
 
 DROP INDEX agents_by_hostname;
 DROP INDEX agents_by_last_seen;

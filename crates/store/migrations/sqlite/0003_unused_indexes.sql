@@ -10,3 +10,7 @@ DROP INDEX findings_by_package;
 DROP INDEX agents_by_hostname;
 DROP INDEX assets_by_last_seen;
 DROP INDEX agent_reports_by_batch;
+
+-- Only retention reads it, and only fixed findings: new findings (all open) skip it.
+DROP INDEX findings_by_fixed_at;
+CREATE INDEX findings_by_fixed_at ON findings (org_id, fixed_at) WHERE status = 'fixed';
