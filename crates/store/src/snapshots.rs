@@ -455,19 +455,13 @@ impl<'a> PackageDiff<'a> {
     }
 }
 
-/// Takes an asset's stored packages to a snapshot's, inside a transaction pointed at the asset's
-/// organization: read its keys, make the [`PackageDiff`], write it. The diff is made here, not
-/// in the database: a report mostly repeats the last one, and reading the asset's keys back (an
+/// Writes what a snapshot changes in its asset's stored packages, inside a transaction pointed
+/// at the asset's organization. `apply_snapshots` reads the asset's keys and makes the
+/// [`PackageDiff`] in process, not in the database: a report mostly repeats the last one, and reading the asset's keys back (an
 /// index-only scan) and writing only what changed cost PostgreSQL a fraction of receiving all
 /// of the report's rows as arrays and anti-joining them there (1.6 ms of a 5.6 ms statement went
 /// to unpacking the arrays alone).
-pub(crate) trait ReplacePackages {
-    async fn stored_package_keys(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-    ) -> Result<Vec<PackageKey>>;
-
+pub(crate) trait WritePackageDiff {
     async fn write_package_diff(
         &mut self,
         scope: OrgScope,
@@ -477,24 +471,9 @@ pub(crate) trait ReplacePackages {
     ) -> Result<()>;
 }
 
-const STORED_PACKAGE_KEYS: &str =
-    "SELECT ecosystem, name, version, arch FROM packages WHERE org_id = $1 AND asset_id = $2";
-
 /// PostgreSQL takes each side of the diff as one statement of one shape over arrays, so it is
 /// prepared once whatever the report's size.
-impl ReplacePackages for Transaction<'static, Postgres> {
-    async fn stored_package_keys(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-    ) -> Result<Vec<PackageKey>> {
-        Ok(sqlx::query_as(STORED_PACKAGE_KEYS)
-            .bind(scope.org_id())
-            .bind(asset)
-            .fetch_all(&mut **self)
-            .await?)
-    }
-
+impl WritePackageDiff for Transaction<'static, Postgres> {
     async fn write_package_diff(
         &mut self,
         scope: OrgScope,
@@ -551,19 +530,7 @@ impl ReplacePackages for Transaction<'static, Postgres> {
 }
 
 /// SQLite, in process, takes a statement per removed row and multi-row INSERTs.
-impl ReplacePackages for Transaction<'static, Sqlite> {
-    async fn stored_package_keys(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-    ) -> Result<Vec<PackageKey>> {
-        Ok(sqlx::query_as(STORED_PACKAGE_KEYS)
-            .bind(scope.org_id())
-            .bind(asset)
-            .fetch_all(&mut **self)
-            .await?)
-    }
-
+impl WritePackageDiff for Transaction<'static, Sqlite> {
     async fn write_package_diff(
         &mut self,
         scope: OrgScope,
@@ -746,7 +713,14 @@ impl Store {
                     continue;
                 }
 
-                let stored = tx.stored_package_keys(scope, asset.id).await?;
+                let stored: Vec<PackageKey> = sqlx::query_as(
+                    "SELECT ecosystem, name, version, arch FROM packages
+                     WHERE org_id = $1 AND asset_id = $2",
+                )
+                .bind(scope.org_id())
+                .bind(asset.id)
+                .fetch_all(&mut *tx)
+                .await?;
                 let diff = PackageDiff::between(&stored, &snapshot.packages);
                 tx.write_package_diff(scope, asset.id, &diff, now).await?;
                 let (packages_added, packages_removed) = (diff.added.len(), diff.removed.len());
