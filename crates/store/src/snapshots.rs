@@ -218,7 +218,7 @@ macro_rules! reconcile_findings {
                 }
             }
         }
-        $crate::snapshots::WriteFindings::write_findings(&mut $tx, $scope, asset, &writes, $now)
+        $crate::snapshots::WriteAssetRows::write_findings(&mut $tx, $scope, asset, &writes, $now)
             .await?;
         changes
     }};
@@ -233,10 +233,56 @@ pub(crate) struct FindingWrites<'a> {
     pub fix: Vec<FindingId>,
 }
 
-/// Writes a lifecycle plan for one asset inside a transaction pointed at its organization.
-/// PostgreSQL takes each kind of write as one statement of one shape over arrays; SQLite, in
-/// process, takes a statement per row (and multi-row INSERTs for new findings).
-pub(crate) trait WriteFindings {
+/// A stored package's identity: (ecosystem, name, version, arch).
+type PackageKey = (String, String, String, String);
+
+/// What a snapshot changes in its asset's stored packages.
+pub(crate) struct PackageDiff<'a> {
+    pub added: Vec<&'a SnapshotPackage>,
+    pub removed: Vec<&'a PackageKey>,
+}
+
+impl<'a> PackageDiff<'a> {
+    /// A package listed twice in the snapshot is added once.
+    fn between(stored: &'a [PackageKey], packages: &'a [SnapshotPackage]) -> PackageDiff<'a> {
+        let stored_keys: HashSet<(&str, &str, &str, &str)> = stored
+            .iter()
+            .map(|(e, n, v, a)| (e.as_str(), n.as_str(), v.as_str(), a.as_str()))
+            .collect();
+        let mut incoming = HashSet::with_capacity(packages.len());
+        let added = packages
+            .iter()
+            .filter(|p| incoming.insert(p.identity()) && !stored_keys.contains(&p.identity()))
+            .collect();
+        let removed = stored
+            .iter()
+            .filter(|(e, n, v, a)| {
+                !incoming.contains(&(e.as_str(), n.as_str(), v.as_str(), a.as_str()))
+            })
+            .collect();
+        PackageDiff { added, removed }
+    }
+}
+
+/// The rows applying a snapshot writes for one asset, inside a transaction pointed at its
+/// organization: the package diff and the findings' lifecycle plan. PostgreSQL takes each kind of
+/// write as one statement of one shape over arrays, so it is prepared once whatever the
+/// report's size; SQLite, in process, takes a statement per row and multi-row INSERTs.
+///
+/// `apply_snapshots` reads the asset's package keys and makes the [`PackageDiff`] in process,
+/// not in the database: a report mostly repeats the last one, and reading the keys back (an
+/// index-only scan) and writing only what changed cost PostgreSQL a fraction of receiving all of
+/// the report's rows as arrays and anti-joining them there (1.6 ms of a 5.6 ms statement went to
+/// unpacking the arrays alone).
+pub(crate) trait WriteAssetRows {
+    async fn write_package_diff(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        diff: &PackageDiff<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+
     async fn write_findings(
         &mut self,
         scope: OrgScope,
@@ -246,7 +292,61 @@ pub(crate) trait WriteFindings {
     ) -> Result<()>;
 }
 
-impl WriteFindings for Transaction<'static, Postgres> {
+impl WriteAssetRows for Transaction<'static, Postgres> {
+    async fn write_package_diff(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        diff: &PackageDiff<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !diff.removed.is_empty() {
+            sqlx::query(
+                "DELETE FROM packages p
+                 USING UNNEST($3::text[], $4::text[], $5::text[], $6::text[])
+                     AS r (ecosystem, name, version, arch)
+                 WHERE p.org_id = $1 AND p.asset_id = $2 AND p.ecosystem = r.ecosystem
+                   AND p.name = r.name AND p.version = r.version AND p.arch = r.arch",
+            )
+            .bind(scope.org_id())
+            .bind(asset)
+            .bind(column(&diff.removed, |k| k.0.as_str()))
+            .bind(column(&diff.removed, |k| k.1.as_str()))
+            .bind(column(&diff.removed, |k| k.2.as_str()))
+            .bind(column(&diff.removed, |k| k.3.as_str()))
+            .execute(&mut **self)
+            .await?;
+        }
+        if !diff.added.is_empty() {
+            let added = &diff.added;
+            sqlx::query(concat!(
+                insert_packages!(),
+                "SELECT $1, $2, ecosystem, name, version, arch, source_name, source_version, purl,
+                        manager, match_ecosystem, match_name, $13
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                     AS i (ecosystem, name, version, arch, source_name, source_version, purl,
+                           manager, match_ecosystem, match_name)",
+            ))
+            .bind(scope.org_id())
+            .bind(asset)
+            .bind(column(added, |p| p.ecosystem.as_str()))
+            .bind(column(added, |p| p.name.as_str()))
+            .bind(column(added, |p| p.version.as_str()))
+            .bind(column(added, |p| p.arch.as_str()))
+            .bind(column(added, |p| p.source_name.as_deref()))
+            .bind(column(added, |p| p.source_version.as_deref()))
+            .bind(column(added, |p| p.purl.as_deref()))
+            .bind(column(added, |p| p.manager.as_str()))
+            .bind(column(added, |p| p.match_ecosystem.as_str()))
+            .bind(column(added, |p| p.match_name.as_str()))
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn write_findings(
         &mut self,
         scope: OrgScope,
@@ -347,7 +447,50 @@ impl WriteFindings for Transaction<'static, Postgres> {
     }
 }
 
-impl WriteFindings for Transaction<'static, Sqlite> {
+impl WriteAssetRows for Transaction<'static, Sqlite> {
+    async fn write_package_diff(
+        &mut self,
+        scope: OrgScope,
+        asset: AssetId,
+        diff: &PackageDiff<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        for (ecosystem, name, version, arch) in &diff.removed {
+            sqlx::query(
+                "DELETE FROM packages WHERE org_id = $1 AND asset_id = $2 AND ecosystem = $3
+                   AND name = $4 AND version = $5 AND arch = $6",
+            )
+            .bind(scope.org_id())
+            .bind(asset)
+            .bind(ecosystem)
+            .bind(name)
+            .bind(version)
+            .bind(arch)
+            .execute(&mut **self)
+            .await?;
+        }
+        for chunk in diff.added.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(insert_packages!());
+            insert.push_values(chunk, |mut row, package| {
+                row.push_bind(scope.org_id())
+                    .push_bind(asset)
+                    .push_bind(&package.ecosystem)
+                    .push_bind(&package.name)
+                    .push_bind(&package.version)
+                    .push_bind(&package.arch)
+                    .push_bind(package.source_name.as_deref())
+                    .push_bind(package.source_version.as_deref())
+                    .push_bind(package.purl.as_deref())
+                    .push_bind(&package.manager)
+                    .push_bind(&package.match_ecosystem)
+                    .push_bind(&package.match_name)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
     async fn write_findings(
         &mut self,
         scope: OrgScope,
@@ -422,157 +565,6 @@ impl WriteFindings for Transaction<'static, Sqlite> {
 /// One field of every row, as the array a PostgreSQL `UNNEST` takes.
 fn column<'a, T, U>(rows: &'a [T], field: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(field).collect()
-}
-
-/// A stored package's identity: (ecosystem, name, version, arch).
-type PackageKey = (String, String, String, String);
-
-/// What a snapshot changes in its asset's stored packages.
-pub(crate) struct PackageDiff<'a> {
-    pub added: Vec<&'a SnapshotPackage>,
-    pub removed: Vec<&'a PackageKey>,
-}
-
-impl<'a> PackageDiff<'a> {
-    /// A package listed twice in the snapshot is added once.
-    fn between(stored: &'a [PackageKey], packages: &'a [SnapshotPackage]) -> PackageDiff<'a> {
-        let stored_keys: HashSet<(&str, &str, &str, &str)> = stored
-            .iter()
-            .map(|(e, n, v, a)| (e.as_str(), n.as_str(), v.as_str(), a.as_str()))
-            .collect();
-        let mut incoming = HashSet::with_capacity(packages.len());
-        let added = packages
-            .iter()
-            .filter(|p| incoming.insert(p.identity()) && !stored_keys.contains(&p.identity()))
-            .collect();
-        let removed = stored
-            .iter()
-            .filter(|(e, n, v, a)| {
-                !incoming.contains(&(e.as_str(), n.as_str(), v.as_str(), a.as_str()))
-            })
-            .collect();
-        PackageDiff { added, removed }
-    }
-}
-
-/// Writes what a snapshot changes in its asset's stored packages, inside a transaction pointed
-/// at the asset's organization. `apply_snapshots` reads the asset's keys and makes the
-/// [`PackageDiff`] in process, not in the database: a report mostly repeats the last one, and reading the asset's keys back (an
-/// index-only scan) and writing only what changed cost PostgreSQL a fraction of receiving all
-/// of the report's rows as arrays and anti-joining them there (1.6 ms of a 5.6 ms statement went
-/// to unpacking the arrays alone).
-pub(crate) trait WritePackageDiff {
-    async fn write_package_diff(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-        diff: &PackageDiff<'_>,
-        now: OffsetDateTime,
-    ) -> Result<()>;
-}
-
-/// PostgreSQL takes each side of the diff as one statement of one shape over arrays, so it is
-/// prepared once whatever the report's size.
-impl WritePackageDiff for Transaction<'static, Postgres> {
-    async fn write_package_diff(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-        diff: &PackageDiff<'_>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        if !diff.removed.is_empty() {
-            sqlx::query(
-                "DELETE FROM packages p
-                 USING UNNEST($3::text[], $4::text[], $5::text[], $6::text[])
-                     AS r (ecosystem, name, version, arch)
-                 WHERE p.org_id = $1 AND p.asset_id = $2 AND p.ecosystem = r.ecosystem
-                   AND p.name = r.name AND p.version = r.version AND p.arch = r.arch",
-            )
-            .bind(scope.org_id())
-            .bind(asset)
-            .bind(column(&diff.removed, |k| k.0.as_str()))
-            .bind(column(&diff.removed, |k| k.1.as_str()))
-            .bind(column(&diff.removed, |k| k.2.as_str()))
-            .bind(column(&diff.removed, |k| k.3.as_str()))
-            .execute(&mut **self)
-            .await?;
-        }
-        if !diff.added.is_empty() {
-            let added = &diff.added;
-            sqlx::query(concat!(
-                insert_packages!(),
-                "SELECT $1, $2, ecosystem, name, version, arch, source_name, source_version, purl,
-                        manager, match_ecosystem, match_name, $13
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                     AS i (ecosystem, name, version, arch, source_name, source_version, purl,
-                           manager, match_ecosystem, match_name)",
-            ))
-            .bind(scope.org_id())
-            .bind(asset)
-            .bind(column(added, |p| p.ecosystem.as_str()))
-            .bind(column(added, |p| p.name.as_str()))
-            .bind(column(added, |p| p.version.as_str()))
-            .bind(column(added, |p| p.arch.as_str()))
-            .bind(column(added, |p| p.source_name.as_deref()))
-            .bind(column(added, |p| p.source_version.as_deref()))
-            .bind(column(added, |p| p.purl.as_deref()))
-            .bind(column(added, |p| p.manager.as_str()))
-            .bind(column(added, |p| p.match_ecosystem.as_str()))
-            .bind(column(added, |p| p.match_name.as_str()))
-            .bind(now)
-            .execute(&mut **self)
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-/// SQLite, in process, takes a statement per removed row and multi-row INSERTs.
-impl WritePackageDiff for Transaction<'static, Sqlite> {
-    async fn write_package_diff(
-        &mut self,
-        scope: OrgScope,
-        asset: AssetId,
-        diff: &PackageDiff<'_>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        for (ecosystem, name, version, arch) in &diff.removed {
-            sqlx::query(
-                "DELETE FROM packages WHERE org_id = $1 AND asset_id = $2 AND ecosystem = $3
-                   AND name = $4 AND version = $5 AND arch = $6",
-            )
-            .bind(scope.org_id())
-            .bind(asset)
-            .bind(ecosystem)
-            .bind(name)
-            .bind(version)
-            .bind(arch)
-            .execute(&mut **self)
-            .await?;
-        }
-        for chunk in diff.added.chunks(INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::new(insert_packages!());
-            insert.push_values(chunk, |mut row, package| {
-                row.push_bind(scope.org_id())
-                    .push_bind(asset)
-                    .push_bind(&package.ecosystem)
-                    .push_bind(&package.name)
-                    .push_bind(&package.version)
-                    .push_bind(&package.arch)
-                    .push_bind(package.source_name.as_deref())
-                    .push_bind(package.source_version.as_deref())
-                    .push_bind(package.purl.as_deref())
-                    .push_bind(&package.manager)
-                    .push_bind(&package.match_ecosystem)
-                    .push_bind(&package.match_name)
-                    .push_bind(now);
-            });
-            insert.build().execute(&mut **self).await?;
-        }
-        Ok(())
-    }
 }
 
 pub(crate) fn opened(id: FindingId, want: &DesiredFinding, reopened: bool) -> OpenedFinding {
@@ -878,4 +870,54 @@ pub fn merge_versions(desired: Vec<DesiredFinding>) -> Vec<DesiredFinding> {
         }
     }
     merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, version: &str) -> SnapshotPackage {
+        SnapshotPackage {
+            ecosystem: "npm".into(),
+            name: name.into(),
+            version: version.into(),
+            arch: String::new(),
+            source_name: None,
+            source_version: None,
+            purl: None,
+            manager: "npm".into(),
+            match_ecosystem: "npm".into(),
+            match_name: name.into(),
+        }
+    }
+
+    fn key(name: &str, version: &str) -> PackageKey {
+        ("npm".into(), name.into(), version.into(), String::new())
+    }
+
+    #[test]
+    fn a_diff_adds_the_new_once_and_removes_what_is_gone() {
+        let stored = [
+            key("kept", "1.0.0"),
+            key("upgraded", "1.0.0"),
+            key("gone", "2.0.0"),
+        ];
+        let snapshot = [
+            package("kept", "1.0.0"),
+            package("upgraded", "1.1.0"),
+            package("new", "0.1.0"),
+            package("new", "0.1.0"),
+        ];
+        let diff = PackageDiff::between(&stored, &snapshot);
+        let added: Vec<_> = diff
+            .added
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(added, [("upgraded", "1.1.0"), ("new", "0.1.0")]);
+        assert_eq!(diff.removed, [&stored[1], &stored[2]]);
+
+        let unchanged = PackageDiff::between(&stored[..1], &snapshot[..1]);
+        assert!(unchanged.added.is_empty() && unchanged.removed.is_empty());
+    }
 }
