@@ -26,6 +26,9 @@ const POLL_MAX: Duration = Duration::from_millis(250);
 /// enqueues and acks on PostgreSQL rarely wait for one another's row lock.
 const COUNT_SLOTS: i64 = 16;
 
+/// As long as SQLite's busy timeout: a writer that waits longer fails the same way.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The advisory-lock class (first key) of every lock this module takes on PostgreSQL ("ZTQU").
 const PG_LOCK_CLASS: i32 = 0x5A54_5155;
 
@@ -209,6 +212,10 @@ pub struct DatabaseQueue {
 
 struct Inner {
     pool: Pool,
+    /// SQLite: the turn this process's writers take before `BEGIN IMMEDIATE`, so they queue in
+    /// order and start as soon as the lock is free instead of polling it with the busy handler's
+    /// sleeps (up to 100 ms each). The busy timeout remains for other processes.
+    sqlite_writer: tokio::sync::Mutex<()>,
     options: QueueOptions,
     target: DatabaseTarget,
     /// Per topic: woken by enqueues, acks and retries in this process so that a waiting
@@ -242,6 +249,12 @@ macro_rules! transaction {
     ($queue:expr, |$tx:ident, $pg:ident| $body:expr) => {
         match &$queue.inner.pool {
             Pool::Sqlite(pool) => {
+                let _turn =
+                    tokio::time::timeout(WRITE_TURN_TIMEOUT, $queue.inner.sqlite_writer.lock())
+                        .await
+                        .map_err(|_| QueueError::Busy {
+                            waited: WRITE_TURN_TIMEOUT,
+                        })?;
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let $pg = false;
                 let output = $body;
@@ -361,6 +374,7 @@ impl DatabaseQueue {
         let queue = DatabaseQueue {
             inner: Arc::new(Inner {
                 pool,
+                sqlite_writer: tokio::sync::Mutex::new(()),
                 options,
                 target: target.clone(),
                 wakers: Mutex::new(HashMap::new()),

@@ -194,6 +194,8 @@ pub enum QueueError {
         "queue topic {topic:?} is full: {pending} messages pending, at or above max_pending; try again later"
     )]
     Full { topic: String, pending: u64 },
+    #[error("the queue database is busy: no write turn within {} s; try again later", waited.as_secs())]
+    Busy { waited: Duration },
     #[error("queue database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("queue Redis error: {0}")]

@@ -102,6 +102,10 @@ impl From<StoreError> for ApiError {
                 "conflict",
                 format!("{what} already exists"),
             ),
+            StoreError::WriterBusy { .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", error.to_string())
+                    .with_retry_after(1)
+            }
             other => Self::internal(other),
         }
     }

@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -8,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{OrgScope, Result, ScopeAuthority, StoreError};
 
@@ -59,9 +61,24 @@ fn redact(url: &str) -> String {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
 }
+
+/// The embedded database: its pool, and the turn that this process's writers take before they
+/// begin. SQLite has one writer at a time; a second `BEGIN IMMEDIATE` would poll the lock with
+/// sleeps of up to 100 ms (its busy handler), so under load writers would idle while the lock was
+/// free and an API request could wait behind several sleeps. Taking turns in process first makes
+/// writers queue in order and start the moment the lock is free; the busy timeout remains for
+/// other processes (`zerotrace org create` while the server runs).
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteDb {
+    pub(crate) pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+}
+
+/// As long as SQLite's own busy timeout: a writer that waits longer than this fails the same way.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -153,12 +170,13 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
+                Pool::Sqlite(SqliteDb {
+                    pool: SqlitePoolOptions::new()
                         .max_connections(8)
                         .connect_with(options)
                         .await?,
-                )
+                    writer: Arc::new(Mutex::new(())),
+                })
             }
             DatabaseLocation::Postgres(url) => {
                 Pool::Postgres(zerotrace_pgconn::connect(url, "zerotrace", 16).await?)
@@ -171,7 +189,7 @@ impl Store {
     /// on PostgreSQL, used only when the tables are first created.
     pub async fn migrate(&self, partitions: u16) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite(pool) => migrator(SQLITE_MIGRATIONS).run(pool).await?,
+            Pool::Sqlite(db) => migrator(SQLITE_MIGRATIONS).run(&db.pool).await?,
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("SELECT set_config('zerotrace.partitions', $1, false)")
@@ -191,7 +209,7 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Pool::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.pool).await.map(drop)?,
             Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
         }
         Ok(())
@@ -212,7 +230,7 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Sqlite(db) => db.pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
     }
@@ -226,13 +244,25 @@ pub(crate) enum TxMode {
     Write,
 }
 
+/// A writer's turn (see [`SqliteDb`]); held until its transaction has ended.
+pub(crate) type WriteTurn = Option<OwnedMutexGuard<()>>;
+
+/// Begins a SQLite transaction; a writer first waits for its turn, which the caller holds until
+/// the transaction has committed or rolled back.
 pub(crate) async fn begin_sqlite(
-    pool: &SqlitePool,
+    db: &SqliteDb,
     mode: TxMode,
-) -> Result<Transaction<'static, Sqlite>> {
+) -> Result<(WriteTurn, Transaction<'static, Sqlite>)> {
     Ok(match mode {
-        TxMode::Read => pool.begin().await?,
-        TxMode::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
+        TxMode::Read => (None, db.pool.begin().await?),
+        TxMode::Write => {
+            let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, db.writer.clone().lock_owned())
+                .await
+                .map_err(|_| StoreError::WriterBusy {
+                    waited: WRITE_TURN_TIMEOUT,
+                })?;
+            (Some(turn), db.pool.begin_with("BEGIN IMMEDIATE").await?)
+        }
     })
 }
 
@@ -261,8 +291,9 @@ pub(crate) async fn set_org(conn: &mut PgConnection, scope: OrgScope) -> Result<
 macro_rules! scoped {
     ($store:expr, $scope:expr, $mode:ident, |$tx:ident| $body:expr) => {{
         match &$store.pool {
-            $crate::db::Pool::Sqlite(pool) => {
-                let mut $tx = $crate::db::begin_sqlite(pool, $crate::db::TxMode::$mode).await?;
+            $crate::db::Pool::Sqlite(db) => {
+                let (_turn, mut $tx) =
+                    $crate::db::begin_sqlite(db, $crate::db::TxMode::$mode).await?;
                 let output = $body;
                 $tx.commit().await?;
                 output
@@ -281,8 +312,9 @@ macro_rules! scoped {
 macro_rules! global {
     ($store:expr, $mode:ident, |$tx:ident| $body:expr) => {{
         match &$store.pool {
-            $crate::db::Pool::Sqlite(pool) => {
-                let mut $tx = $crate::db::begin_sqlite(pool, $crate::db::TxMode::$mode).await?;
+            $crate::db::Pool::Sqlite(db) => {
+                let (_turn, mut $tx) =
+                    $crate::db::begin_sqlite(db, $crate::db::TxMode::$mode).await?;
                 let output = $body;
                 $tx.commit().await?;
                 output

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// A stored value could not be interpreted (a bug or a hand-edited database).
     #[error("corrupt stored value in {column}: {value}")]
     Corrupt { column: &'static str, value: String },
+    /// The embedded database's writers are queued deeper than one write may wait: the caller
+    /// should try again shortly.
+    #[error("the database is busy: no write turn within {} s", waited.as_secs())]
+    WriterBusy { waited: std::time::Duration },
     /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     PasswordHash(String),

@@ -53,7 +53,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
-                let changes = reconcile_findings!(tx, scope, asset, &[], now);
+                let changes = crate::snapshots::reconcile(&mut tx, scope, asset, &[], now).await?;
                 apply_summary_delta!(tx, scope, &changes.summary, now);
                 outcome.findings_closed += u64::try_from(changes.fixed).unwrap_or_default();
             }

@@ -120,7 +120,7 @@ async fn inventory(
         .await
     {
         Ok(_) => {}
-        Err(QueueError::Full { .. }) => {
+        Err(QueueError::Full { .. } | QueueError::Busy { .. }) => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_full",

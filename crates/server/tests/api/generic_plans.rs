@@ -60,31 +60,39 @@ async fn an_assets_rows_are_read_through_the_keys_by_plans_made_on_empty_tables(
         .execute(&mut *tx)
         .await
         .unwrap();
-    // The pipeline's reads of one asset (its package diff, its findings' lifecycle) and of one
-    // agent's reports.
+    // The pipeline's reads of a group of assets (their package diffs, their findings'
+    // lifecycle) and of one agent's reports, with the parameter types the store binds.
     let statements = [
         (
-            "SELECT ecosystem, name FROM packages WHERE org_id = $1 AND asset_id = $2",
+            "SELECT ecosystem, name FROM packages WHERE org_id = $1 AND asset_id = ANY($2)",
+            "uuid[]",
             "packages",
         ),
         (
-            "SELECT id, status FROM findings WHERE org_id = $1 AND asset_id = $2",
+            "SELECT id, status FROM findings WHERE org_id = $1 AND asset_id = ANY($2)",
+            "uuid[]",
             "findings",
         ),
         (
             "SELECT max(sequence) FROM agent_reports WHERE org_id = $1 AND agent_id = $2",
+            "uuid",
             "agent_reports",
         ),
     ];
-    for (index, (statement, table)) in statements.iter().enumerate() {
+    for (index, (statement, second, table)) in statements.iter().enumerate() {
         sqlx::raw_sql(AssertSqlSafe(format!(
-            "PREPARE planned_{index} (uuid, uuid) AS {statement}"
+            "PREPARE planned_{index} (uuid, {second}) AS {statement}"
         )))
         .execute(&mut *tx)
         .await
         .unwrap();
+        let argument = if *second == "uuid" {
+            "gen_random_uuid()"
+        } else {
+            "ARRAY[gen_random_uuid(), gen_random_uuid()]"
+        };
         let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "EXPLAIN EXECUTE planned_{index} ('{}', gen_random_uuid())",
+            "EXPLAIN EXECUTE planned_{index} ('{}', {argument})",
             org.id
         )))
         .fetch_all(&mut *tx)

@@ -3,6 +3,7 @@
 //! reopens), idempotent repeats, late reports ignored, summaries that match the findings, the
 //! live WebSocket feed, re-matching after the knowledge base changes, and bad input refused.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -170,6 +171,98 @@ mod postgres_and_redis {
             backlog, 0,
             "every report acknowledged and deleted from the stream"
         );
+    }
+
+    /// Reports that piled up while no worker ran reach one worker as one batch. Redis Streams
+    /// do not order by key, so the batch holds two reports of one agent next to another agent's:
+    /// each agent ends with its last report applied, its first one's findings moved on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_applies_each_agents_reports_in_order() {
+        let Some(crates) = osv("crates.io.zip") else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vulndb = knowledge_base(dir.path(), &[crates]);
+        let redis = TestRedis::new();
+        let app = TestApp::spawn_with(Backend::Postgres, |config| {
+            redis.configure(config);
+            config.pipeline.workers = 0;
+        })
+        .await;
+        let org = app.org_with_admin("Backlog Co").await;
+        let (_, upgraded) = app.enroll_agent(&org, "build-01").await;
+        let (_, untouched) = app.enroll_agent(&org, "build-02").await;
+        let vulnerable = [
+            ("crates.io", "time", "0.1.43"),
+            ("crates.io", "smallvec", "0.6.9"),
+        ];
+        let backlog = [
+            (&upgraded, report(1, &vulnerable)),
+            (
+                &upgraded,
+                report(2, &[("crates.io", "time", "0.2.23"), vulnerable[1]]),
+            ),
+            (&untouched, report(1, &vulnerable[..1])),
+        ];
+        for (credential, body) in &backlog {
+            let (status, receipt) = send(&app, credential, body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
+        }
+
+        let _worker = app
+            .spawn_another(|config| {
+                redis.configure(config);
+                config.vulndb_path = Some(vulndb);
+                config.pipeline.workers = 1;
+                config.pipeline.batch_wait = Duration::from_millis(500);
+            })
+            .await;
+        let token = &org.admin_token;
+        let items = findings_until(&app, token, |items| {
+            let time: Vec<_> = items
+                .iter()
+                .filter(|f| f["vulnerability_id"] == TIME_VULN)
+                .collect();
+            time.len() == 2 && time.iter().any(|f| f["status"] == "fixed")
+        })
+        .await;
+        let time_statuses: BTreeSet<&str> = items
+            .iter()
+            .filter(|f| f["vulnerability_id"] == TIME_VULN)
+            .filter_map(|f| f["status"].as_str())
+            .collect();
+        assert_eq!(
+            time_statuses,
+            BTreeSet::from(["fixed", "open"]),
+            "{items:#?}"
+        );
+        assert!(
+            items
+                .iter()
+                .filter(|f| f["package_name"] == "smallvec")
+                .all(|f| f["status"] == "open" && f["package_version"] == "0.6.9"),
+            "{items:#?}"
+        );
+        let (_, assets) = app.get("/api/v1/assets", token).await;
+        let counts: BTreeSet<(i64, &str)> = assets["items"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .filter_map(|a| Some((a["package_count"].as_i64()?, a["name"].as_str()?)))
+            .collect();
+        assert_eq!(
+            counts,
+            BTreeSet::from([(2, "build-01"), (1, "build-02")]),
+            "{assets}"
+        );
+        let open = items.iter().filter(|f| f["status"] == "open").count();
+        let (_, summary) = app.get("/api/v1/summary", token).await;
+        assert_eq!(
+            summary["open_total"].as_u64(),
+            Some(open as u64),
+            "{summary}"
+        );
+        assert_eq!(summary["fixed_total"], 1, "{summary}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,697 @@
+//! Agent inventory reports: the receipt the API writes when it accepts one (idempotent by the
+//! agent's sequence number), and what the workers do with it: apply the snapshot to the asset's
+//! stored packages, move its findings through their lifecycle and the organization's summary
+//! with them, all in one transaction per batch.
+
+mod rows;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use time::OffsetDateTime;
+
+use crate::db::EnterScope;
+use crate::findings::Finding;
+use crate::lifecycle::{Action, DesiredFinding, SummaryDelta};
+use crate::{AgentId, AssetId, BatchId, FindingId, OrgId, OrgScope, Result, Store, StoreError};
+use rows::AssetState;
+pub(crate) use rows::{AssetRows, INSERT_CHUNK};
+
+/// One installed package of a snapshot, with the key the knowledge base indexes it under.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SnapshotPackage {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    /// Empty when the format has no architecture.
+    pub arch: String,
+    pub source_name: Option<String>,
+    pub source_version: Option<String>,
+    pub purl: Option<String>,
+    pub manager: String,
+    /// The knowledge base's `(ecosystem, normalized name)` for this package (its source package
+    /// for distributions), so a changed advisory finds the assets it touches.
+    pub match_ecosystem: String,
+    pub match_name: String,
+}
+
+impl SnapshotPackage {
+    fn identity(&self) -> (&str, &str, &str, &str) {
+        (&self.ecosystem, &self.name, &self.version, &self.arch)
+    }
+}
+
+/// A full inventory of one agent's host, as the worker applies it.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub agent_id: AgentId,
+    pub hostname: String,
+    pub os: String,
+    pub sequence: u64,
+    pub hash: String,
+    pub scanned_at: OffsetDateTime,
+    pub packages: Vec<SnapshotPackage>,
+}
+
+/// What the API answers for a report before it enqueues it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportCheck {
+    /// Not seen: enqueue it, then [`Store::record_report`].
+    New,
+    /// This sequence was accepted before (a lost 202): answer with the same batch id.
+    Duplicate(BatchId),
+    /// Older than a report already accepted: acknowledge and ignore.
+    Stale { latest: u64 },
+}
+
+/// One snapshot to apply, with the findings the knowledge base says its packages have.
+pub struct SnapshotWork<'a> {
+    pub scope: OrgScope,
+    pub snapshot: &'a Snapshot,
+    pub desired: &'a [DesiredFinding],
+}
+
+/// A finding a report opened or reopened (what the live feed announces).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenedFinding {
+    pub id: FindingId,
+    pub vulnerability_id: String,
+    pub package_name: String,
+    pub package_version: String,
+    pub severity: crate::findings::Severity,
+    pub known_exploited: bool,
+    pub reopened: bool,
+}
+
+/// What applying one snapshot (or re-matching one asset) changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FindingChanges {
+    pub opened: Vec<OpenedFinding>,
+    pub fixed: usize,
+    pub refreshed: usize,
+    pub summary: SummaryDelta,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApplyOutcome {
+    Applied {
+        asset_id: AssetId,
+        /// The asset's first inventory (its host's first report).
+        first_inventory: bool,
+        packages_added: usize,
+        packages_removed: usize,
+        findings: FindingChanges,
+    },
+    /// The asset already holds this sequence or a later one (a redelivery, or a late report).
+    Stale { asset_sequence: u64 },
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The rows a lifecycle plan writes for a group of assets.
+#[derive(Default)]
+pub(crate) struct FindingWrites<'a> {
+    pub open: Vec<(FindingId, AssetId, &'a DesiredFinding)>,
+    /// Refreshed facts; `true` also reopens a fixed finding.
+    pub update: Vec<(FindingId, &'a DesiredFinding, bool)>,
+    pub fix: Vec<FindingId>,
+}
+
+/// A stored package's identity: (ecosystem, name, version, arch).
+type PackageKey = (String, String, String, String);
+
+/// What a snapshot changes in its asset's stored packages.
+///
+/// It is made in process, not in the database: a report mostly repeats the last one, and reading
+/// the keys back (an index-only scan) and writing only what changed cost PostgreSQL a fraction of
+/// receiving all of the report's rows as arrays and anti-joining them there (1.6 ms of a 5.6 ms
+/// statement went to unpacking the arrays alone).
+pub(crate) struct PackageDiff<'a> {
+    pub added: Vec<&'a SnapshotPackage>,
+    pub removed: Vec<&'a PackageKey>,
+}
+
+impl<'a> PackageDiff<'a> {
+    /// A package listed twice in the snapshot is added once.
+    fn between(stored: &'a [PackageKey], packages: &'a [SnapshotPackage]) -> PackageDiff<'a> {
+        let stored_keys: HashSet<(&str, &str, &str, &str)> = stored
+            .iter()
+            .map(|(e, n, v, a)| (e.as_str(), n.as_str(), v.as_str(), a.as_str()))
+            .collect();
+        let mut incoming = HashSet::with_capacity(packages.len());
+        let added = packages
+            .iter()
+            .filter(|p| incoming.insert(p.identity()) && !stored_keys.contains(&p.identity()))
+            .collect();
+        let removed = stored
+            .iter()
+            .filter(|(e, n, v, a)| {
+                !incoming.contains(&(e.as_str(), n.as_str(), v.as_str(), a.as_str()))
+            })
+            .collect();
+        PackageDiff { added, removed }
+    }
+}
+
+/// Plans the lifecycle of one asset's findings against `desired`, adding the rows it writes to
+/// `writes`. The summary movement is returned in the changes, for the caller to apply.
+fn plan_findings<'a>(
+    asset: AssetId,
+    stored: &[Finding],
+    desired: &'a [DesiredFinding],
+    writes: &mut FindingWrites<'a>,
+) -> FindingChanges {
+    let (actions, summary) = crate::lifecycle::plan(stored, desired);
+    let mut changes = FindingChanges {
+        summary,
+        ..FindingChanges::default()
+    };
+    for action in actions {
+        match action {
+            Action::Open(want) => {
+                let id = FindingId::generate();
+                changes.opened.push(opened(id, want, false));
+                writes.open.push((id, asset, want));
+            }
+            Action::Reopen(id, want) => {
+                changes.opened.push(opened(id, want, true));
+                writes.update.push((id, want, true));
+            }
+            Action::Refresh(id, want) => {
+                changes.refreshed += 1;
+                writes.update.push((id, want, false));
+            }
+            Action::Fix(id) => {
+                changes.fixed += 1;
+                writes.fix.push(id);
+            }
+        }
+    }
+    changes
+}
+
+/// Runs the finding lifecycle of one asset against `desired` inside a transaction pointed at
+/// `scope`. The summary movement is returned in the changes, for the caller to apply.
+pub(crate) async fn reconcile<T: AssetRows>(
+    tx: &mut T,
+    scope: OrgScope,
+    asset: AssetId,
+    desired: &[DesiredFinding],
+    now: OffsetDateTime,
+) -> Result<FindingChanges> {
+    let stored = tx
+        .stored_findings(scope, &[asset])
+        .await?
+        .remove(&asset)
+        .unwrap_or_default();
+    let mut writes = FindingWrites::default();
+    let changes = plan_findings(asset, &stored, desired, &mut writes);
+    tx.write_findings(scope, &writes, now).await?;
+    Ok(changes)
+}
+
+/// Applies one organization's snapshots, one per agent, inside a transaction pointed at it:
+/// the package diffs, the findings' lifecycle and the bookkeeping of assets and reports. Returns
+/// each snapshot's outcome, in the order given; the summary movement is in the outcomes.
+async fn apply_group<T: AssetRows>(
+    tx: &mut T,
+    scope: OrgScope,
+    group: &[&SnapshotWork<'_>],
+    now: OffsetDateTime,
+) -> Result<Vec<ApplyOutcome>> {
+    let snapshots: Vec<&Snapshot> = group.iter().map(|item| item.snapshot).collect();
+    let assets: HashMap<AgentId, AssetState> = tx
+        .lock_assets(scope, &snapshots, now)
+        .await?
+        .into_iter()
+        .map(|state| (state.agent_id, state))
+        .collect();
+    // Every agent has its asset now; a missing one is a broken invariant, not bad input.
+    let asset_of = |snapshot: &Snapshot| {
+        assets
+            .get(&snapshot.agent_id)
+            .copied()
+            .ok_or(StoreError::Corrupt {
+                column: "assets.agent_id",
+                value: snapshot.agent_id.to_string(),
+            })
+    };
+    let mut fresh: Vec<(&SnapshotWork<'_>, AssetState)> = Vec::with_capacity(group.len());
+    let mut stale: Vec<&Snapshot> = Vec::new();
+    for item in group {
+        let asset = asset_of(item.snapshot)?;
+        match asset.inventory_sequence {
+            Some(held) if held >= to_i64(item.snapshot.sequence) => stale.push(item.snapshot),
+            _ => fresh.push((item, asset)),
+        }
+    }
+    let ids: Vec<AssetId> = fresh.iter().map(|(_, asset)| asset.id).collect();
+
+    let stored_packages = tx.package_keys(scope, &ids).await?;
+    let diffs: Vec<(AssetId, PackageDiff<'_>)> = fresh
+        .iter()
+        .map(|(item, asset)| {
+            let stored = stored_packages
+                .get(&asset.id)
+                .map_or(&[][..], Vec::as_slice);
+            (
+                asset.id,
+                PackageDiff::between(stored, &item.snapshot.packages),
+            )
+        })
+        .collect();
+    tx.write_package_diffs(scope, &diffs, now).await?;
+
+    let stored_findings = tx.stored_findings(scope, &ids).await?;
+    let mut writes = FindingWrites::default();
+    let changes: Vec<FindingChanges> = fresh
+        .iter()
+        .map(|(item, asset)| {
+            let stored = stored_findings
+                .get(&asset.id)
+                .map_or(&[][..], Vec::as_slice);
+            plan_findings(asset.id, stored, item.desired, &mut writes)
+        })
+        .collect();
+    tx.write_findings(scope, &writes, now).await?;
+
+    let applied: Vec<(AssetId, &Snapshot)> = fresh
+        .iter()
+        .map(|(item, asset)| (asset.id, item.snapshot))
+        .collect();
+    tx.record_reports(scope, &applied, &stale, now).await?;
+
+    let mut applied_outcomes =
+        fresh
+            .iter()
+            .zip(diffs)
+            .zip(changes)
+            .map(
+                |(((_, asset), (_, diff)), findings)| ApplyOutcome::Applied {
+                    asset_id: asset.id,
+                    first_inventory: asset.inventory_sequence.is_none(),
+                    packages_added: diff.added.len(),
+                    packages_removed: diff.removed.len(),
+                    findings,
+                },
+            );
+    let mut outcomes = Vec::with_capacity(group.len());
+    for item in group {
+        let asset = asset_of(item.snapshot)?;
+        let outcome = match asset.inventory_sequence {
+            Some(held) if held >= to_i64(item.snapshot.sequence) => ApplyOutcome::Stale {
+                asset_sequence: u64::try_from(held).unwrap_or_default(),
+            },
+            _ => applied_outcomes.next().ok_or(StoreError::Corrupt {
+                column: "assets.inventory_sequence",
+                value: item.snapshot.sequence.to_string(),
+            })?,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Splits a batch into the groups [`apply_group`] takes: per organization, in (organization,
+/// agent, sequence) order, and with an agent's second report in the batch in a later group than
+/// its first, so each group holds an agent once and applies after its predecessor.
+fn groups(work: &[SnapshotWork<'_>]) -> Vec<(OrgScope, Vec<usize>)> {
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by_key(|&i| {
+        let item = &work[i];
+        (
+            item.scope.org_id(),
+            item.snapshot.agent_id,
+            item.snapshot.sequence,
+        )
+    });
+    let mut groups: Vec<(OrgScope, Vec<usize>)> = Vec::new();
+    let mut org_start = 0;
+    let mut round_of_agent: Option<(AgentId, usize)> = None;
+    for &index in &order {
+        let item = &work[index];
+        let new_org = groups
+            .get(org_start)
+            .is_none_or(|(scope, _)| scope.org_id() != item.scope.org_id());
+        if new_org {
+            org_start = groups.len();
+            round_of_agent = None;
+        }
+        let round = match round_of_agent {
+            Some((agent, round)) if agent == item.snapshot.agent_id => round + 1,
+            _ => 0,
+        };
+        round_of_agent = Some((item.snapshot.agent_id, round));
+        while groups.len() <= org_start + round {
+            groups.push((item.scope, Vec::new()));
+        }
+        groups[org_start + round].1.push(index);
+    }
+    groups
+}
+
+pub(crate) fn opened(id: FindingId, want: &DesiredFinding, reopened: bool) -> OpenedFinding {
+    OpenedFinding {
+        id,
+        vulnerability_id: want.vulnerability_id.clone(),
+        package_name: want.package_name.clone(),
+        package_version: want.package_version.clone(),
+        severity: want.severity,
+        known_exploited: want.known_exploited,
+        reopened,
+    }
+}
+
+impl Store {
+    /// Whether an agent's report with `sequence` is new, a repeat, or older than one accepted.
+    pub async fn check_report(
+        &self,
+        scope: OrgScope,
+        agent_id: AgentId,
+        sequence: u64,
+    ) -> Result<ReportCheck> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            let same: Option<BatchId> = sqlx::query_scalar(
+                "SELECT batch_id FROM agent_reports
+                 WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match same {
+                Some(batch) => ReportCheck::Duplicate(batch),
+                None => {
+                    let latest: Option<i64> = sqlx::query_scalar(
+                        "SELECT max(sequence) FROM agent_reports WHERE org_id = $1 AND agent_id = $2",
+                    )
+                    .bind(scope.org_id())
+                    .bind(agent_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    match latest.and_then(|l| u64::try_from(l).ok()) {
+                        Some(latest) if latest > sequence => ReportCheck::Stale { latest },
+                        _ => ReportCheck::New,
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Records an enqueued report. Returns the batch id stored for `(agent, sequence)`: `batch`
+    /// itself, or the first one when the same report raced in twice.
+    pub async fn record_report(
+        &self,
+        scope: OrgScope,
+        agent_id: AgentId,
+        sequence: u64,
+        hash: &str,
+        package_count: usize,
+        batch: BatchId,
+    ) -> Result<BatchId> {
+        let now = OffsetDateTime::now_utc();
+        Ok(scoped!(self, scope, Write, |tx| {
+            sqlx::query(
+                "INSERT INTO agent_reports (org_id, agent_id, sequence, batch_id, hash, package_count, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (org_id, agent_id, sequence) DO NOTHING",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .bind(batch)
+            .bind(hash)
+            .bind(i64::try_from(package_count).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query_scalar::<_, BatchId>(
+                "SELECT batch_id FROM agent_reports WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+            )
+            .bind(scope.org_id())
+            .bind(agent_id)
+            .bind(to_i64(sequence))
+            .fetch_one(&mut *tx)
+            .await?
+        }))
+    }
+
+    /// Applies snapshots in one transaction: per snapshot, the package diff against the asset's
+    /// stored packages, the finding lifecycle against `desired`, the summary movement, and the
+    /// asset's and report's bookkeeping. A snapshot whose sequence the asset already holds is
+    /// skipped, so a redelivered batch changes nothing. Any error rolls the whole batch back.
+    /// Returns each snapshot's outcome, in the order given.
+    pub async fn apply_snapshots(&self, work: &[SnapshotWork<'_>]) -> Result<Vec<ApplyOutcome>> {
+        let now = OffsetDateTime::now_utc();
+        // Rows are locked in one order by every worker (organization, agent), and the
+        // organizations' summary rows, which every report of an organization updates, only at
+        // the end: two workers never wait on each other in a cycle, and a summary row is held
+        // only for the end of a transaction.
+        let groups = groups(work);
+        let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
+        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
+        global!(self, Write, |tx| {
+            for (scope, indexes) in &groups {
+                let scope = *scope;
+                tx.enter(scope).await?;
+                let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
+                let applied = apply_group(&mut tx, scope, &group, now).await?;
+                for (&index, outcome) in indexes.iter().zip(applied) {
+                    if let ApplyOutcome::Applied { findings, .. } = &outcome {
+                        summaries
+                            .entry(scope.org_id())
+                            .or_insert((scope, SummaryDelta::default()))
+                            .1
+                            .add(&findings.summary);
+                    }
+                    outcomes[index] = Some(outcome);
+                }
+            }
+            for (scope, delta) in summaries.values() {
+                tx.enter(*scope).await?;
+                apply_summary_delta!(tx, scope, delta, now);
+            }
+        });
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The assets of the organization holding a package under one of these knowledge-base keys
+    /// (`(ecosystem, normalized name)`): what a changed advisory must be re-matched against.
+    pub async fn assets_with_match_keys(
+        &self,
+        scope: OrgScope,
+        keys: &[(String, String)],
+    ) -> Result<Vec<AssetId>> {
+        let mut assets = HashSet::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let found: Vec<AssetId> = scoped!(self, scope, Read, |tx| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT DISTINCT asset_id FROM packages WHERE org_id = ",
+                );
+                query.push_bind(scope.org_id());
+                query.push(" AND (match_ecosystem, match_name) IN ");
+                query.push_tuples(chunk, |mut row, (ecosystem, name)| {
+                    row.push_bind(ecosystem).push_bind(name);
+                });
+                query
+                    .build_query_scalar::<AssetId>()
+                    .fetch_all(&mut *tx)
+                    .await?
+            });
+            assets.extend(found);
+        }
+        let mut assets: Vec<AssetId> = assets.into_iter().collect();
+        assets.sort();
+        Ok(assets)
+    }
+
+    /// An asset's current packages (its latest snapshot).
+    pub async fn asset_packages(
+        &self,
+        scope: OrgScope,
+        asset: AssetId,
+    ) -> Result<Vec<SnapshotPackage>> {
+        Ok(scoped!(self, scope, Read, |tx| {
+            sqlx::query_as::<_, SnapshotPackage>(
+                "SELECT ecosystem, name, version, arch, source_name, source_version, purl, manager,
+                        match_ecosystem, match_name
+                 FROM packages WHERE org_id = $1 AND asset_id = $2
+                 ORDER BY ecosystem, name, version, arch",
+            )
+            .bind(scope.org_id())
+            .bind(asset)
+            .fetch_all(&mut *tx)
+            .await?
+        }))
+    }
+
+    /// Re-runs the finding lifecycle of one asset against a new `desired` set (after the
+    /// knowledge base changed), in one transaction: readers see the old findings or the new ones,
+    /// never a gap.
+    pub async fn reconcile_asset(
+        &self,
+        scope: OrgScope,
+        asset: AssetId,
+        desired: &[DesiredFinding],
+    ) -> Result<FindingChanges> {
+        let now = OffsetDateTime::now_utc();
+        Ok(scoped!(self, scope, Write, |tx| {
+            let changes = reconcile(&mut tx, scope, asset, desired, now).await?;
+            apply_summary_delta!(tx, scope, &changes.summary, now);
+            changes
+        }))
+    }
+
+    /// Every organization's id, for work that visits each (re-matching, sweeps, retention).
+    pub async fn org_ids(&self) -> Result<Vec<crate::OrgId>> {
+        Ok(global!(self, Read, |tx| {
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?
+        }))
+    }
+}
+
+/// Groups the desired findings of several installed versions of one package into one finding
+/// per (vulnerability, ecosystem, package name), with the versions joined.
+pub fn merge_versions(desired: Vec<DesiredFinding>) -> Vec<DesiredFinding> {
+    let mut merged: Vec<DesiredFinding> = Vec::with_capacity(desired.len());
+    let mut index: HashMap<(String, String, String), usize> = HashMap::new();
+    for finding in desired {
+        let key = (
+            finding.vulnerability_id.clone(),
+            finding.ecosystem.clone(),
+            finding.package_name.clone(),
+        );
+        match index.get(&key) {
+            Some(&at) => {
+                let kept = &mut merged[at];
+                let mut versions: Vec<&str> = kept.package_version.split(", ").collect();
+                if !versions.contains(&finding.package_version.as_str()) {
+                    versions.push(&finding.package_version);
+                    versions.sort_unstable();
+                    kept.package_version = versions.join(", ");
+                }
+                if kept.fixed_version.is_none() {
+                    kept.fixed_version = finding.fixed_version;
+                }
+            }
+            None => {
+                index.insert(key, merged.len());
+                merged.push(finding);
+            }
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, version: &str) -> SnapshotPackage {
+        SnapshotPackage {
+            ecosystem: "npm".into(),
+            name: name.into(),
+            version: version.into(),
+            arch: String::new(),
+            source_name: None,
+            source_version: None,
+            purl: None,
+            manager: "npm".into(),
+            match_ecosystem: "npm".into(),
+            match_name: name.into(),
+        }
+    }
+
+    fn key(name: &str, version: &str) -> PackageKey {
+        ("npm".into(), name.into(), version.into(), String::new())
+    }
+
+    fn snapshot(agent: u128, sequence: u64) -> Snapshot {
+        Snapshot {
+            agent_id: AgentId(uuid::Uuid::from_u128(agent)),
+            hostname: format!("host-{agent}"),
+            os: "Debian 12".into(),
+            sequence,
+            hash: String::new(),
+            scanned_at: OffsetDateTime::UNIX_EPOCH,
+            packages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_groups_by_organization_with_each_agent_once_per_group() {
+        let (org_a, org_b) = (
+            OrgScope::new(OrgId(uuid::Uuid::from_u128(1))),
+            OrgScope::new(OrgId(uuid::Uuid::from_u128(2))),
+        );
+        let reports = [
+            (org_b, snapshot(7, 1)),
+            (org_a, snapshot(5, 3)),
+            (org_a, snapshot(6, 1)),
+            (org_a, snapshot(5, 2)),
+            (org_a, snapshot(5, 4)),
+        ];
+        let work: Vec<SnapshotWork<'_>> = reports
+            .iter()
+            .map(|(scope, snapshot)| SnapshotWork {
+                scope: *scope,
+                snapshot,
+                desired: &[],
+            })
+            .collect();
+        let grouped: Vec<(OrgId, Vec<(u128, u64)>)> = groups(&work)
+            .into_iter()
+            .map(|(scope, indexes)| {
+                let reports = indexes
+                    .iter()
+                    .map(|&i| {
+                        (
+                            work[i].snapshot.agent_id.0.as_u128(),
+                            work[i].snapshot.sequence,
+                        )
+                    })
+                    .collect();
+                (scope.org_id(), reports)
+            })
+            .collect();
+        assert_eq!(
+            grouped,
+            [
+                (org_a.org_id(), vec![(5, 2), (6, 1)]),
+                (org_a.org_id(), vec![(5, 3)]),
+                (org_a.org_id(), vec![(5, 4)]),
+                (org_b.org_id(), vec![(7, 1)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_diff_adds_the_new_once_and_removes_what_is_gone() {
+        let stored = [
+            key("kept", "1.0.0"),
+            key("upgraded", "1.0.0"),
+            key("gone", "2.0.0"),
+        ];
+        let snapshot = [
+            package("kept", "1.0.0"),
+            package("upgraded", "1.1.0"),
+            package("new", "0.1.0"),
+            package("new", "0.1.0"),
+        ];
+        let diff = PackageDiff::between(&stored, &snapshot);
+        let added: Vec<_> = diff
+            .added
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(added, [("upgraded", "1.1.0"), ("new", "0.1.0")]);
+        assert_eq!(diff.removed, [&stored[1], &stored[2]]);
+
+        let unchanged = PackageDiff::between(&stored[..1], &snapshot[..1]);
+        assert!(unchanged.added.is_empty() && unchanged.removed.is_empty());
+    }
+}
