@@ -134,14 +134,6 @@ pub struct FindingFilter {
 }
 
 impl FindingFilter {
-    fn severity_list(&self) -> String {
-        self.severities
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
     fn text_pattern(&self) -> Option<String> {
         self.text.as_ref().map(|text| {
             let escaped = text
@@ -221,45 +213,76 @@ macro_rules! apply_summary_delta {
 }
 
 impl Store {
+    /// One page of the organization's findings in id order. The statement names only the
+    /// filters given, so each filter shape gets a plan of its own (an index on the vulnerability,
+    /// the asset's key) instead of one plan for all shapes that walks the organization's key.
     pub async fn list_findings(
         &self,
         scope: OrgScope,
         filter: &FindingFilter,
         page: Page,
     ) -> Result<Vec<Finding>> {
-        let severities = filter.severity_list();
         let pattern = filter.text_pattern();
         Ok(scoped!(self, scope, Read, |tx| {
-            sqlx::query_as::<_, Finding>(concat!(
+            let mut query = sqlx::QueryBuilder::new(concat!(
                 "SELECT ",
                 finding_columns!(),
-                " FROM findings WHERE org_id = $1 AND id > $2
-                   AND ($3 = '' OR ',' || $3 || ',' LIKE '%,' || severity || ',%')
-                   AND ($4 IS NULL OR known_exploited = $4)
-                   AND ($5 IS NULL OR epss_score >= $5)
-                   AND ($6 IS NULL OR (fixed_version IS NOT NULL) = $6)
-                   AND ($7 IS NULL OR status = $7)
-                   AND ($8 IS NULL OR asset_id = $8)
-                   AND ($9 IS NULL OR vulnerability_id = $9)
-                   AND ($10 IS NULL OR package_name = $10)
-                   AND ($11 IS NULL OR lower(vulnerability_id) LIKE $11 ESCAPE '\\'
-                        OR lower(package_name) LIKE $11 ESCAPE '\\')
-                 ORDER BY id LIMIT $12"
-            ))
-            .bind(scope.org_id())
-            .bind(page.after_bound())
-            .bind(severities)
-            .bind(filter.known_exploited)
-            .bind(filter.epss_min)
-            .bind(filter.fixable)
-            .bind(filter.status.map(FindingStatus::as_str))
-            .bind(filter.asset_id)
-            .bind(filter.vulnerability_id.as_deref())
-            .bind(filter.package.as_deref())
-            .bind(pattern)
-            .bind(page.limit_bound())
-            .fetch_all(&mut *tx)
-            .await?
+                " FROM findings WHERE org_id = "
+            ));
+            query.push_bind(scope.org_id());
+            query.push(" AND id > ").push_bind(page.after_bound());
+            if !filter.severities.is_empty() {
+                query.push(" AND severity IN (");
+                let mut list = query.separated(", ");
+                for severity in &filter.severities {
+                    list.push_bind(severity.as_str());
+                }
+                list.push_unseparated(")");
+            }
+            if let Some(known_exploited) = filter.known_exploited {
+                query
+                    .push(" AND known_exploited = ")
+                    .push_bind(known_exploited);
+            }
+            if let Some(epss_min) = filter.epss_min {
+                query.push(" AND epss_score >= ").push_bind(epss_min);
+            }
+            if let Some(fixable) = filter.fixable {
+                query.push(if fixable {
+                    " AND fixed_version IS NOT NULL"
+                } else {
+                    " AND fixed_version IS NULL"
+                });
+            }
+            if let Some(status) = filter.status {
+                query.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(asset_id) = filter.asset_id {
+                query.push(" AND asset_id = ").push_bind(asset_id);
+            }
+            if let Some(vulnerability_id) = &filter.vulnerability_id {
+                query
+                    .push(" AND vulnerability_id = ")
+                    .push_bind(vulnerability_id);
+            }
+            if let Some(package) = &filter.package {
+                query.push(" AND package_name = ").push_bind(package);
+            }
+            if let Some(pattern) = &pattern {
+                query
+                    .push(" AND (lower(vulnerability_id) LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\' OR lower(package_name) LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
+            }
+            query
+                .push(" ORDER BY id LIMIT ")
+                .push_bind(page.limit_bound());
+            query
+                .build_query_as::<Finding>()
+                .fetch_all(&mut *tx)
+                .await?
         }))
     }
 
