@@ -84,6 +84,7 @@ const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    pub(crate) held_packages: crate::snapshots::HeldPackagesCache,
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -182,7 +183,11 @@ impl Store {
                 Pool::Postgres(zerotrace_pgconn::connect(url, "zerotrace", 16).await?)
             }
         };
-        Ok((Store { pool }, ScopeAuthority::new()))
+        let store = Store {
+            pool,
+            held_packages: crate::snapshots::HeldPackagesCache::default(),
+        };
+        Ok((store, ScopeAuthority::new()))
     }
 
     /// Brings the schema up to date. `partitions` is the hash-partition count of org-scoped tables

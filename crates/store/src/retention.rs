@@ -37,9 +37,13 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         Ok(scoped!(self, scope, Write, |tx| {
             let mut outcome = RetentionOutcome::default();
+            // Clearing the hash locks the rows against workers applying a report meanwhile, and
+            // tells a worker's memory of the assets' packages (`snapshots/held.rs`) it is stale.
             let stale: Vec<AssetId> = sqlx::query_scalar(
-                "SELECT id FROM assets WHERE org_id = $1 AND last_inventory_at < $2
-                   AND EXISTS (SELECT 1 FROM packages p WHERE p.org_id = assets.org_id AND p.asset_id = assets.id)",
+                "UPDATE assets SET inventory_hash = NULL
+                 WHERE org_id = $1 AND last_inventory_at < $2
+                   AND EXISTS (SELECT 1 FROM packages p WHERE p.org_id = assets.org_id AND p.asset_id = assets.id)
+                 RETURNING id",
             )
             .bind(scope.org_id())
             .bind(cutoffs.packages_before)

@@ -3,7 +3,7 @@
 //! not records). A reload invalidates only the cache entries of the packages whose advisories
 //! changed and reports those packages so the re-matcher visits only the assets holding them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -12,7 +12,7 @@ use zerotrace_store::findings::Severity;
 use zerotrace_store::lifecycle::DesiredFinding;
 use zerotrace_store::snapshots::{SnapshotPackage, merge_versions};
 use zerotrace_vulndb::cvss::SeverityLevel;
-use zerotrace_vulndb::{ChangeSet, KnowledgeBase, PackageKey, PackageQuery};
+use zerotrace_vulndb::{ChangeSet, KnowledgeBase, Matcher, PackageKey, PackageQuery};
 
 /// One vulnerability that applies to one package version: what a finding records.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +58,29 @@ impl CacheKey {
         match &self.source_name {
             Some(source) => query.with_source(source, self.source_version.as_deref()),
             None => query,
+        }
+    }
+}
+
+/// What matching reads of a package, borrowed: a batch's lookups by it need no allocation.
+/// (`match_ecosystem`/`match_name` follow from these fields.)
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct LookupKey<'a> {
+    ecosystem: &'a str,
+    name: &'a str,
+    version: &'a str,
+    source_name: Option<&'a str>,
+    source_version: Option<&'a str>,
+}
+
+impl<'a> LookupKey<'a> {
+    fn of(package: &'a SnapshotPackage) -> Self {
+        LookupKey {
+            ecosystem: &package.ecosystem,
+            name: &package.name,
+            version: &package.version,
+            source_name: package.source_name.as_deref(),
+            source_version: package.source_version.as_deref(),
         }
     }
 }
@@ -205,50 +228,72 @@ impl Knowledge {
     /// The findings the knowledge base gives these packages (one per vulnerability and package
     /// name). CPU-bound on cache misses: call from a blocking context for large batches.
     pub fn desired_findings(&self, packages: &[SnapshotPackage]) -> Vec<DesiredFinding> {
+        self.desired_findings_of_batch([packages])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`Self::desired_findings`] of each inventory of a batch. A package version repeated
+    /// across the batch (hosts of one fleet share most of their software) is looked up once.
+    pub fn desired_findings_of_batch<'a>(
+        &self,
+        batch: impl IntoIterator<Item = &'a [SnapshotPackage]>,
+    ) -> Vec<Vec<DesiredFinding>> {
         let Some(kb) = self.snapshot() else {
-            return Vec::new();
+            return batch.into_iter().map(|_| Vec::new()).collect();
         };
         let matcher = kb.matcher();
-        let mut desired = Vec::new();
-        for package in packages {
-            let key = CacheKey::of(package);
-            let facts = match self.cache.get(&key) {
-                Some(facts) => facts,
-                None => {
-                    let facts: Arc<[MatchFact]> = matcher
-                        .match_package(&key.query())
-                        .into_iter()
-                        .filter(|m| m.is_vulnerable())
-                        .map(|m| MatchFact {
-                            vulnerability_id: m.vulnerability.to_string(),
-                            fixed_version: m.fixed.first().cloned(),
-                            severity: severity(m.severity),
-                            cvss_score: m.cvss_score,
-                            known_exploited: m.kev,
-                            epss_score: m.epss.map(f64::from),
-                            confidence: m.confidence.as_str(),
-                            reason: m.reason.to_string(),
-                        })
-                        .collect();
-                    self.cache.insert(key, facts.clone());
-                    facts
+        let mut looked_up: HashMap<LookupKey<'a>, Arc<[MatchFact]>> = HashMap::new();
+        batch
+            .into_iter()
+            .map(|packages| {
+                let mut desired = Vec::new();
+                for package in packages {
+                    let facts = looked_up
+                        .entry(LookupKey::of(package))
+                        .or_insert_with(|| self.facts(&matcher, package));
+                    desired.extend(facts.iter().map(|fact| DesiredFinding {
+                        vulnerability_id: fact.vulnerability_id.clone(),
+                        ecosystem: package.ecosystem.clone(),
+                        package_name: package.name.clone(),
+                        package_version: package.version.clone(),
+                        fixed_version: fact.fixed_version.clone(),
+                        severity: fact.severity,
+                        cvss_score: fact.cvss_score,
+                        known_exploited: fact.known_exploited,
+                        epss_score: fact.epss_score,
+                        confidence: fact.confidence.to_owned(),
+                        reason: fact.reason.clone(),
+                    }));
                 }
-            };
-            desired.extend(facts.iter().map(|fact| DesiredFinding {
-                vulnerability_id: fact.vulnerability_id.clone(),
-                ecosystem: package.ecosystem.clone(),
-                package_name: package.name.clone(),
-                package_version: package.version.clone(),
-                fixed_version: fact.fixed_version.clone(),
-                severity: fact.severity,
-                cvss_score: fact.cvss_score,
-                known_exploited: fact.known_exploited,
-                epss_score: fact.epss_score,
-                confidence: fact.confidence.to_owned(),
-                reason: fact.reason.clone(),
-            }));
+                merge_versions(desired)
+            })
+            .collect()
+    }
+
+    /// The vulnerabilities of one package version, from the cache or the matcher.
+    fn facts(&self, matcher: &Matcher<'_>, package: &SnapshotPackage) -> Arc<[MatchFact]> {
+        let key = CacheKey::of(package);
+        if let Some(facts) = self.cache.get(&key) {
+            return facts;
         }
-        merge_versions(desired)
+        let facts: Arc<[MatchFact]> = matcher
+            .match_package(&key.query())
+            .into_iter()
+            .filter(|m| m.is_vulnerable())
+            .map(|m| MatchFact {
+                vulnerability_id: m.vulnerability.to_string(),
+                fixed_version: m.fixed.first().cloned(),
+                severity: severity(m.severity),
+                cvss_score: m.cvss_score,
+                known_exploited: m.kev,
+                epss_score: m.epss.map(f64::from),
+                confidence: m.confidence.as_str(),
+                reason: m.reason.to_string(),
+            })
+            .collect();
+        self.cache.insert(key, facts.clone());
+        facts
     }
 }
 

@@ -150,24 +150,30 @@ impl InventoryReport {
             }
         }
         for (i, package) in self.packages.iter().enumerate() {
-            let field = |name: &str| format!("packages[{i}].{name}");
-            check(&field("ecosystem"), &package.ecosystem, MAX_ECOSYSTEM, true)?;
-            check(&field("name"), &package.name, MAX_NAME, true)?;
-            check(&field("version"), &package.version, MAX_VERSION, true)?;
-            check(&field("manager"), &package.manager, MAX_MANAGER, true)?;
+            // The field's name is only spelled out for an error: a report has thousands of fields.
+            let check = |name: &str, value: &str, max: usize, required: bool| match problem(
+                value, max, required,
+            ) {
+                None => Ok(()),
+                Some(problem) => invalid(format!("packages[{i}].{name}: {problem}")),
+            };
+            check("ecosystem", &package.ecosystem, MAX_ECOSYSTEM, true)?;
+            check("name", &package.name, MAX_NAME, true)?;
+            check("version", &package.version, MAX_VERSION, true)?;
+            check("manager", &package.manager, MAX_MANAGER, true)?;
             if let Some(arch) = &package.arch {
-                check(&field("arch"), arch, MAX_ARCH, false)?;
+                check("arch", arch, MAX_ARCH, false)?;
             }
             if let Some(purl) = &package.purl {
-                check(&field("purl"), purl, MAX_PURL, false)?;
+                check("purl", purl, MAX_PURL, false)?;
             }
             if let Some(location) = &package.location {
-                check(&field("location"), location, MAX_LOCATION, false)?;
+                check("location", location, MAX_LOCATION, false)?;
             }
             if let Some(source) = &package.source {
-                check(&field("source.name"), &source.name, MAX_NAME, true)?;
+                check("source.name", &source.name, MAX_NAME, true)?;
                 if let Some(version) = &source.version {
-                    check(&field("source.version"), version, MAX_VERSION, false)?;
+                    check("source.version", version, MAX_VERSION, false)?;
                 }
             }
         }
@@ -219,20 +225,28 @@ impl ReportedPackage {
 }
 
 fn check(field: &str, value: &str, max: usize, required: bool) -> Result<(), ReportError> {
-    let length = value.chars().count();
-    if required && value.trim().is_empty() {
-        Err(ReportError::Invalid(format!("{field}: must not be empty")))
-    } else if length > max {
-        Err(ReportError::Invalid(format!(
-            "{field}: must be at most {max} characters (got {length})"
-        )))
-    } else if value.chars().any(char::is_control) {
-        Err(ReportError::Invalid(format!(
-            "{field}: must not contain control characters"
-        )))
-    } else {
-        Ok(())
+    match problem(value, max, required) {
+        None => Ok(()),
+        Some(problem) => Err(ReportError::Invalid(format!("{field}: {problem}"))),
     }
+}
+
+/// What is wrong with a field's value, if anything.
+fn problem(value: &str, max: usize, required: bool) -> Option<String> {
+    if required && value.trim().is_empty() {
+        return Some("must not be empty".into());
+    }
+    // Characters are never more than bytes, so only a long value needs counting.
+    if value.len() > max {
+        let length = value.chars().count();
+        if length > max {
+            return Some(format!("must be at most {max} characters (got {length})"));
+        }
+    }
+    if value.chars().any(char::is_control) {
+        return Some("must not contain control characters".into());
+    }
+    None
 }
 
 /// Decompresses at most `limit` bytes; a larger result is refused, not truncated, so a gzip bomb

@@ -60,33 +60,35 @@ pub(super) async fn run(
 }
 
 async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
-    let mut decoded = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        match decode(context, &delivery) {
-            Ok(item) => decoded.push(item),
-            Err(reason) => {
-                tracing::warn!(delivery = %delivery.id, reason, "undecodable inventory message");
-                give_back(context, &delivery.id, &reason).await;
+    // Decoding (gunzip, JSON) and matching are the batch's CPU work: off the runtime's threads,
+    // which meanwhile serve the API and the other workers' database round trips.
+    let blocking_context = context.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let mut decoded = Vec::with_capacity(deliveries.len());
+        let mut undecodable = Vec::new();
+        for delivery in deliveries {
+            match decode(&blocking_context, &delivery) {
+                Ok(item) => decoded.push(item),
+                Err(reason) => undecodable.push((delivery.id, reason)),
             }
         }
+        let desired = blocking_context
+            .knowledge
+            .desired_findings_of_batch(decoded.iter().map(|item| &item.snapshot.packages[..]));
+        (decoded, desired, undecodable)
+    })
+    .await;
+    let Ok((decoded, desired, undecodable)) = prepared else {
+        tracing::error!("decoding or matching panicked; the batch will be redelivered");
+        return;
+    };
+    for (delivery, reason) in undecodable {
+        tracing::warn!(%delivery, reason, "undecodable inventory message");
+        give_back(context, &delivery, &reason).await;
     }
     if decoded.is_empty() {
         return;
     }
-
-    let knowledge = context.knowledge.clone();
-    let matched = tokio::task::spawn_blocking(move || {
-        let desired: Vec<_> = decoded
-            .iter()
-            .map(|item| knowledge.desired_findings(&item.snapshot.packages))
-            .collect();
-        (decoded, desired)
-    })
-    .await;
-    let Ok((decoded, desired)) = matched else {
-        tracing::error!("matching panicked; the batch will be redelivered");
-        return;
-    };
 
     let work: Vec<SnapshotWork<'_>> = decoded
         .iter()

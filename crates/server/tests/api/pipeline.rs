@@ -1091,6 +1091,20 @@ async fn retention_clears_silent_assets_then_old_fixed_findings(backend: Backend
         (Some(0), Some(0)),
         "{summary}"
     );
+
+    // The host reports again with the same software: its packages are all back (not diffed
+    // against what the worker remembered before retention) and its findings open again.
+    send(
+        &app,
+        &credential,
+        &report(2, &[("crates.io", "time", "0.1.43")]),
+    )
+    .await;
+    let back = findings_until(&app, token, |items| !items.is_empty()).await;
+    assert_eq!(back.len(), opened.len());
+    assert!(back.iter().all(|f| f["status"] == "open"));
+    let (_, assets) = app.get("/api/v1/assets", token).await;
+    assert_eq!(assets["items"][0]["package_count"], 1);
 }
 
 async fn agents_of(app: &TestApp, org: &crate::support::Org) -> Vec<String> {

@@ -3,9 +3,11 @@
 //! stored packages, move its findings through their lifecycle and the organization's summary
 //! with them, all in one transaction per batch.
 
+mod held;
 mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -13,6 +15,8 @@ use crate::db::EnterScope;
 use crate::findings::Finding;
 use crate::lifecycle::{Action, DesiredFinding, SummaryDelta};
 use crate::{AgentId, AssetId, BatchId, FindingId, OrgId, OrgScope, Result, Store, StoreError};
+use held::HeldPackages;
+pub(crate) use held::HeldPackagesCache;
 use rows::AssetState;
 pub(crate) use rows::{AssetRows, INSERT_CHUNK};
 
@@ -50,6 +54,25 @@ pub struct Snapshot {
     pub hash: String,
     pub scanned_at: OffsetDateTime,
     pub packages: Vec<SnapshotPackage>,
+}
+
+impl Snapshot {
+    /// The identities of the packages, each once: what the asset holds once this is applied.
+    fn package_keys(&self) -> Arc<[PackageKey]> {
+        let mut seen = HashSet::with_capacity(self.packages.len());
+        self.packages
+            .iter()
+            .filter(|p| seen.insert(p.identity()))
+            .map(|p| {
+                (
+                    p.ecosystem.clone(),
+                    p.name.clone(),
+                    p.version.clone(),
+                    p.arch.clone(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// What the API answers for a report before it enqueues it.
@@ -211,15 +234,23 @@ pub(crate) async fn reconcile<T: AssetRows>(
     Ok(changes)
 }
 
+/// What [`apply_group`] did: each snapshot's outcome, in the order given (the summary movement
+/// is in the outcomes), and the packages each asset holds now, to remember once the transaction
+/// commits.
+struct GroupApplied {
+    outcomes: Vec<ApplyOutcome>,
+    held: Vec<(AssetId, HeldPackages)>,
+}
+
 /// Applies one organization's snapshots, one per agent, inside a transaction pointed at it:
-/// the package diffs, the findings' lifecycle and the bookkeeping of assets and reports. Returns
-/// each snapshot's outcome, in the order given; the summary movement is in the outcomes.
+/// the package diffs, the findings' lifecycle and the bookkeeping of assets and reports.
 async fn apply_group<T: AssetRows>(
     tx: &mut T,
+    held: &HeldPackagesCache,
     scope: OrgScope,
     group: &[&SnapshotWork<'_>],
     now: OffsetDateTime,
-) -> Result<Vec<ApplyOutcome>> {
+) -> Result<GroupApplied> {
     let snapshots: Vec<&Snapshot> = group.iter().map(|item| item.snapshot).collect();
     let assets: HashMap<AgentId, AssetState> = tx
         .lock_assets(scope, &snapshots, now)
@@ -229,15 +260,12 @@ async fn apply_group<T: AssetRows>(
         .collect();
     // Every agent has its asset now; a missing one is a broken invariant, not bad input.
     let asset_of = |snapshot: &Snapshot| {
-        assets
-            .get(&snapshot.agent_id)
-            .copied()
-            .ok_or(StoreError::Corrupt {
-                column: "assets.agent_id",
-                value: snapshot.agent_id.to_string(),
-            })
+        assets.get(&snapshot.agent_id).ok_or(StoreError::Corrupt {
+            column: "assets.agent_id",
+            value: snapshot.agent_id.to_string(),
+        })
     };
-    let mut fresh: Vec<(&SnapshotWork<'_>, AssetState)> = Vec::with_capacity(group.len());
+    let mut fresh: Vec<(&SnapshotWork<'_>, &AssetState)> = Vec::with_capacity(group.len());
     let mut stale: Vec<&Snapshot> = Vec::new();
     for item in group {
         let asset = asset_of(item.snapshot)?;
@@ -248,13 +276,25 @@ async fn apply_group<T: AssetRows>(
     }
     let ids: Vec<AssetId> = fresh.iter().map(|(_, asset)| asset.id).collect();
 
-    let stored_packages = tx.package_keys(scope, &ids).await?;
+    let mut stored_packages: HashMap<AssetId, Arc<[PackageKey]>> = HashMap::new();
+    let mut unremembered: Vec<AssetId> = Vec::new();
+    for (_, asset) in &fresh {
+        let sequence = asset.inventory_sequence;
+        match held.get(asset.id, sequence, asset.inventory_hash.as_deref()) {
+            Some(keys) => {
+                stored_packages.insert(asset.id, keys);
+            }
+            None => unremembered.push(asset.id),
+        }
+    }
+    if !unremembered.is_empty() {
+        let read = tx.package_keys(scope, &unremembered).await?;
+        stored_packages.extend(read.into_iter().map(|(asset, keys)| (asset, keys.into())));
+    }
     let diffs: Vec<(AssetId, PackageDiff<'_>)> = fresh
         .iter()
         .map(|(item, asset)| {
-            let stored = stored_packages
-                .get(&asset.id)
-                .map_or(&[][..], Vec::as_slice);
+            let stored = stored_packages.get(&asset.id).map_or(&[][..], |k| &k[..]);
             (
                 asset.id,
                 PackageDiff::between(stored, &item.snapshot.packages),
@@ -310,7 +350,19 @@ async fn apply_group<T: AssetRows>(
         };
         outcomes.push(outcome);
     }
-    Ok(outcomes)
+    let held = fresh
+        .iter()
+        .map(|(item, asset)| {
+            let snapshot = item.snapshot;
+            let now_held = HeldPackages {
+                sequence: to_i64(snapshot.sequence),
+                hash: snapshot.hash.clone(),
+                keys: snapshot.package_keys(),
+            };
+            (asset.id, now_held)
+        })
+        .collect();
+    Ok(GroupApplied { outcomes, held })
 }
 
 /// Splits a batch into the groups [`apply_group`] takes: per organization, in (organization,
@@ -452,13 +504,15 @@ impl Store {
         let groups = groups(work);
         let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
         let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
+        let mut held = Vec::new();
         global!(self, Write, |tx| {
             for (scope, indexes) in &groups {
                 let scope = *scope;
                 tx.enter(scope).await?;
                 let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
-                let applied = apply_group(&mut tx, scope, &group, now).await?;
-                for (&index, outcome) in indexes.iter().zip(applied) {
+                let applied = apply_group(&mut tx, &self.held_packages, scope, &group, now).await?;
+                held.extend(applied.held);
+                for (&index, outcome) in indexes.iter().zip(applied.outcomes) {
                     if let ApplyOutcome::Applied { findings, .. } = &outcome {
                         summaries
                             .entry(scope.org_id())
@@ -474,6 +528,10 @@ impl Store {
                 apply_summary_delta!(tx, scope, delta, now);
             }
         });
+        // Committed: only now are the applied inventories what the assets hold.
+        for (asset, packages) in held {
+            self.held_packages.insert(asset, packages);
+        }
         Ok(outcomes.into_iter().flatten().collect())
     }
 

@@ -20,11 +20,12 @@ use crate::{AgentId, AssetId, OrgScope, Result};
 pub(crate) const INSERT_CHUNK: usize = 500;
 
 /// An asset as a worker finds it, locked until its transaction ends.
-#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub(crate) struct AssetState {
     pub agent_id: AgentId,
     pub id: AssetId,
     pub inventory_sequence: Option<i64>,
+    pub inventory_hash: Option<String>,
 }
 
 /// How a report ended, as `agent_reports.outcome` records it.
@@ -64,10 +65,11 @@ macro_rules! insert_packages {
 /// one write lock; it reads the row in the same step.
 const SQLITE_LOCK_ASSET: &str = "UPDATE assets SET last_seen_at = last_seen_at
      WHERE org_id = $1 AND agent_id = $2
-     RETURNING agent_id, id, inventory_sequence";
+     RETURNING agent_id, id, inventory_sequence, inventory_hash";
 
 /// Finds or creates the asset of each agent and locks it until the transaction ends.
-const POSTGRES_LOCK_ASSETS: &str = "SELECT agent_id, id, inventory_sequence FROM assets
+const POSTGRES_LOCK_ASSETS: &str =
+    "SELECT agent_id, id, inventory_sequence, inventory_hash FROM assets
      WHERE org_id = $1 AND agent_id = ANY($2)
      ORDER BY agent_id FOR NO KEY UPDATE";
 
