@@ -9,12 +9,15 @@
 #               inventory endpoint's p50/p99. This is the baseline the pipeline must keep up with.
 #   2. drain:   the backlog from (1) applied by the workers alone: package records/s from the
 #               queue to committed findings (matching, diff, lifecycle, summaries).
-#   3. live:    API and workers together under a steady load of a new fleet: p50/p95 from a
+#   3. together: API and workers in one process under the same full load as (1), with a new
+#               fleet: package records/s from the first report sent to the last one's findings
+#               committed. loadgen shares the 2 cores, so this is the figure for the whole machine.
+#   4. live:    API and workers together under a steady load of a new fleet: p50/p95 from a
 #               report's 202 to its findings being committed (the server's own histogram), for
 #               changed inventories of known hosts and, apart, for hosts' first inventories.
-#   4. rematch: one changed advisory imported while the server runs: seconds to re-match.
+#   5. rematch: one changed advisory imported while the server runs: seconds to re-match.
 # loadgen runs on the same cores as the server, so (1) understates what the API alone could take.
-# WORKERS (default 2) sets the workers of (2)-(4); BACKENDS picks "embedded", "postgres-redis".
+# WORKERS (default 2) sets the workers of (2)-(5); BACKENDS picks "embedded", "postgres-redis".
 # Loopback only; every run is bounded. Needs curl, jq, python3, psql and redis-cli for postgres.
 set -euo pipefail
 binary="$(realpath "${1:-target/release/zerotrace}")"
@@ -81,6 +84,18 @@ loadgen() { # duration, scan interval
         --concurrency 128 --data "$shared" --json 2>/dev/null
 }
 
+wait_for_records() { # records this server process must commit, what they are (for an error)
+    local waited_since
+    waited_since=$(date +%s.%N)
+    while [ "$(metric zerotrace_pipeline_package_records_total || echo 0)" != "$1" ]; do
+        sleep 0.2
+        if (( $(echo "$(date +%s.%N) - $waited_since > 600" | bc) )); then
+            echo "$2 was not committed in 10 minutes" >&2
+            exit 1
+        fi
+    done
+}
+
 run_backend() {
     local name="$1"
     shift
@@ -100,17 +115,23 @@ run_backend() {
     start_server "$workers" "${env[@]}"
     local started finished
     started=$(date +%s.%N)
-    while [ "$(metric zerotrace_pipeline_package_records_total || echo 0)" != "$records" ]; do
-        sleep 0.2
-        if (( $(echo "$(date +%s.%N) - $started > 600" | bc) )); then
-            echo "$name: backlog not drained in 10 minutes" >&2
-            exit 1
-        fi
-    done
+    wait_for_records "$records" "$name: the backlog"
     finished=$(date +%s.%N)
     local drain_seconds
     drain_seconds=$(echo "$finished - $started" | bc)
-    # A fresh process, so the latency histogram holds only live reports, not the drained backlog.
+    stop_server
+
+    start_server "$workers" "${env[@]}"
+    local together together_records
+    together=$(loadgen "$duration" 2)
+    # The first report went out when loadgen's sending began, after it enrolled its fleet.
+    started=$(echo "$(date +%s.%N) - $(jq .duration_seconds <<<"$together")" | bc)
+    together_records=$(jq .records_accepted <<<"$together")
+    wait_for_records "$together_records" "$name: the load of the together phase"
+    finished=$(date +%s.%N)
+    local together_seconds
+    together_seconds=$(echo "$finished - $started" | bc)
+    # A fresh process, so the latency histogram holds only live reports, not earlier ones.
     stop_server
     start_server "$workers" "${env[@]}"
 
@@ -156,6 +177,8 @@ EOF
     printf '  drain (workers, end to end):  %8.0f records/s  (%s records in %.1f s; %.2fx the accept rate)\n' \
         "$(echo "$records / $drain_seconds" | bc -l)" "$records" "$drain_seconds" \
         "$(echo "($records / $drain_seconds) / $(jq .records_per_second <<<"$accepted")" | bc -l)"
+    printf '  together (API + workers):     %8.0f records/s  (%s records sent for %s s, all committed in %.1f s)\n' \
+        "$(echo "$together_records / $together_seconds" | bc -l)" "$together_records" "$duration" "$together_seconds"
     printf '  live: report -> findings, changed inventory p50 %.3f s, p95 %.3f s; first inventory p50 %.3f s, p95 %.3f s\n' \
         "$change_p50" "$change_p95" "$first_p50" "$first_p95"
     printf '        (%s reports in %s s at %.0f records/s; inventory p50 %s ms, p99 %s ms)\n' \
