@@ -246,7 +246,7 @@ struct GroupApplied {
 /// the package diffs, the findings' lifecycle and the bookkeeping of assets and reports.
 async fn apply_group<T: AssetRows>(
     tx: &mut T,
-    held: &HeldPackagesCache,
+    remembered: &HeldPackagesCache,
     scope: OrgScope,
     group: &[&SnapshotWork<'_>],
     now: OffsetDateTime,
@@ -280,7 +280,7 @@ async fn apply_group<T: AssetRows>(
     let mut unremembered: Vec<AssetId> = Vec::new();
     for (_, asset) in &fresh {
         let sequence = asset.inventory_sequence;
-        match held.get(asset.id, sequence, asset.inventory_hash.as_deref()) {
+        match remembered.get(asset.id, sequence, asset.inventory_hash.as_deref()) {
             Some(keys) => {
                 stored_packages.insert(asset.id, keys);
             }
@@ -354,12 +354,12 @@ async fn apply_group<T: AssetRows>(
         .iter()
         .map(|(item, asset)| {
             let snapshot = item.snapshot;
-            let now_held = HeldPackages {
+            let holds = HeldPackages {
                 sequence: to_i64(snapshot.sequence),
                 hash: snapshot.hash.clone(),
                 keys: snapshot.package_keys(),
             };
-            (asset.id, now_held)
+            (asset.id, holds)
         })
         .collect();
     Ok(GroupApplied { outcomes, held })
