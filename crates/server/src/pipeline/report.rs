@@ -150,30 +150,36 @@ impl InventoryReport {
             }
         }
         for (i, package) in self.packages.iter().enumerate() {
-            // The field's name is only spelled out for an error: a report has thousands of fields.
-            let check = |name: &str, value: &str, max: usize, required: bool| match problem(
-                value, max, required,
-            ) {
-                None => Ok(()),
-                Some(problem) => invalid(format!("packages[{i}].{name}: {problem}")),
-            };
-            check("ecosystem", &package.ecosystem, MAX_ECOSYSTEM, true)?;
-            check("name", &package.name, MAX_NAME, true)?;
-            check("version", &package.version, MAX_VERSION, true)?;
-            check("manager", &package.manager, MAX_MANAGER, true)?;
-            if let Some(arch) = &package.arch {
-                check("arch", arch, MAX_ARCH, false)?;
-            }
-            if let Some(purl) = &package.purl {
-                check("purl", purl, MAX_PURL, false)?;
-            }
-            if let Some(location) = &package.location {
-                check("location", location, MAX_LOCATION, false)?;
-            }
-            if let Some(source) = &package.source {
-                check("source.name", &source.name, MAX_NAME, true)?;
-                if let Some(version) = &source.version {
-                    check("source.version", version, MAX_VERSION, false)?;
+            let source = package.source.as_ref();
+            // `None`: an optional field (or the source) is absent, so there is nothing to check.
+            for (name, value, max, required) in [
+                (
+                    "ecosystem",
+                    Some(package.ecosystem.as_str()),
+                    MAX_ECOSYSTEM,
+                    true,
+                ),
+                ("name", Some(package.name.as_str()), MAX_NAME, true),
+                ("version", Some(package.version.as_str()), MAX_VERSION, true),
+                ("manager", Some(package.manager.as_str()), MAX_MANAGER, true),
+                ("arch", package.arch.as_deref(), MAX_ARCH, false),
+                ("purl", package.purl.as_deref(), MAX_PURL, false),
+                ("location", package.location.as_deref(), MAX_LOCATION, false),
+                (
+                    "source.name",
+                    source.map(|s| s.name.as_str()),
+                    MAX_NAME,
+                    true,
+                ),
+                (
+                    "source.version",
+                    source.and_then(|s| s.version.as_deref()),
+                    MAX_VERSION,
+                    false,
+                ),
+            ] {
+                if let Some(value) = value {
+                    check(format_args!("packages[{i}].{name}"), value, max, required)?;
                 }
             }
         }
@@ -224,29 +230,29 @@ impl ReportedPackage {
     }
 }
 
-fn check(field: &str, value: &str, max: usize, required: bool) -> Result<(), ReportError> {
-    match problem(value, max, required) {
-        None => Ok(()),
-        Some(problem) => Err(ReportError::Invalid(format!("{field}: {problem}"))),
-    }
-}
-
-/// What is wrong with a field's value, if anything.
-fn problem(value: &str, max: usize, required: bool) -> Option<String> {
+/// Checks one field. `field` names it in the error, and is only formatted for one: a report has
+/// thousands of fields.
+fn check(
+    field: impl std::fmt::Display,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), ReportError> {
+    let invalid = |problem: &str| Err(ReportError::Invalid(format!("{field}: {problem}")));
     if required && value.trim().is_empty() {
-        return Some("must not be empty".into());
+        return invalid("must not be empty");
     }
     // Characters are never more than bytes, so only a long value needs counting.
     if value.len() > max {
         let length = value.chars().count();
         if length > max {
-            return Some(format!("must be at most {max} characters (got {length})"));
+            return invalid(&format!("must be at most {max} characters (got {length})"));
         }
     }
     if value.chars().any(char::is_control) {
-        return Some("must not contain control characters".into());
+        return invalid("must not contain control characters");
     }
-    None
+    Ok(())
 }
 
 /// Decompresses at most `limit` bytes; a larger result is refused, not truncated, so a gzip bomb
