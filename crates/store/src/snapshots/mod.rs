@@ -274,12 +274,21 @@ async fn apply_group<T: AssetRows>(
             _ => fresh.push((item, asset)),
         }
     }
-    let ids: Vec<AssetId> = fresh.iter().map(|(_, asset)| asset.id).collect();
+    // Asset rows are only created by `lock_assets`, in the transaction that applies their first
+    // report: one without a sequence holds no packages or findings yet, and nothing is read.
+    let inventoried: Vec<AssetId> = fresh
+        .iter()
+        .filter(|(_, asset)| asset.inventory_sequence.is_some())
+        .map(|(_, asset)| asset.id)
+        .collect();
 
     let mut stored_packages: HashMap<AssetId, Arc<[PackageKey]>> = HashMap::new();
     let mut unremembered: Vec<AssetId> = Vec::new();
     for (_, asset) in &fresh {
         let sequence = asset.inventory_sequence;
+        if sequence.is_none() {
+            continue;
+        }
         match remembered.get(asset.id, sequence, asset.inventory_hash.as_deref()) {
             Some(keys) => {
                 stored_packages.insert(asset.id, keys);
@@ -303,7 +312,11 @@ async fn apply_group<T: AssetRows>(
         .collect();
     tx.write_package_diffs(scope, &diffs, now).await?;
 
-    let stored_findings = tx.stored_findings(scope, &ids).await?;
+    let stored_findings = if inventoried.is_empty() {
+        HashMap::new()
+    } else {
+        tx.stored_findings(scope, &inventoried).await?
+    };
     let mut writes = FindingWrites::default();
     let changes: Vec<FindingChanges> = fresh
         .iter()
