@@ -71,10 +71,16 @@ pub(crate) enum Pool {
 /// free and an API request could wait behind several sleeps. Taking turns in process first makes
 /// writers queue in order and start the moment the lock is free; the busy timeout remains for
 /// other processes (`zerotrace org create` while the server runs).
+///
+/// A worker's batch holds the lock for hundreds of milliseconds, an API request's write for one.
+/// Batches first queue among themselves (`batch_line`), so at most one batch waits for the turn
+/// at a time and the short writes that arrive during a batch go before the next one: a request
+/// waits for the rest of one batch, not for two.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteDb {
     pub(crate) pool: SqlitePool,
     writer: Arc<Mutex<()>>,
+    batch_line: Arc<Mutex<()>>,
 }
 
 /// As long as SQLite's own busy timeout: a writer that waits longer than this fails the same way.
@@ -177,6 +183,7 @@ impl Store {
                         .connect_with(options)
                         .await?,
                     writer: Arc::new(Mutex::new(())),
+                    batch_line: Arc::new(Mutex::new(())),
                 })
             }
             DatabaseLocation::Postgres(url) => {
@@ -247,10 +254,16 @@ impl Store {
 pub(crate) enum TxMode {
     Read,
     Write,
+    /// A long write (a worker's batch): on SQLite it lets short writes go first.
+    Batch,
 }
 
 /// A writer's turn (see [`SqliteDb`]); held until its transaction has ended.
-pub(crate) type WriteTurn = Option<OwnedMutexGuard<()>>;
+#[derive(Default)]
+pub(crate) struct WriteTurn {
+    _batch_line: Option<OwnedMutexGuard<()>>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
 
 /// Begins a SQLite transaction; a writer first waits for its turn, which the caller holds until
 /// the transaction has committed or rolled back.
@@ -258,15 +271,25 @@ pub(crate) async fn begin_sqlite(
     db: &SqliteDb,
     mode: TxMode,
 ) -> Result<(WriteTurn, Transaction<'static, Sqlite>)> {
+    let take_turn = async {
+        let batch_line = match mode {
+            TxMode::Batch => Some(db.batch_line.clone().lock_owned().await),
+            TxMode::Read | TxMode::Write => None,
+        };
+        WriteTurn {
+            _batch_line: batch_line,
+            _turn: Some(db.writer.clone().lock_owned().await),
+        }
+    };
     Ok(match mode {
-        TxMode::Read => (None, db.pool.begin().await?),
-        TxMode::Write => {
-            let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, db.writer.clone().lock_owned())
+        TxMode::Read => (WriteTurn::default(), db.pool.begin().await?),
+        TxMode::Write | TxMode::Batch => {
+            let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, take_turn)
                 .await
                 .map_err(|_| StoreError::WriterBusy {
                     waited: WRITE_TURN_TIMEOUT,
                 })?;
-            (Some(turn), db.pool.begin_with("BEGIN IMMEDIATE").await?)
+            (turn, db.pool.begin_with("BEGIN IMMEDIATE").await?)
         }
     })
 }
@@ -373,5 +396,41 @@ impl EnterScope for Transaction<'static, Sqlite> {
 impl EnterScope for Transaction<'static, Postgres> {
     async fn enter(&mut self, scope: OrgScope) -> Result<()> {
         set_org(self, scope).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_short_write_goes_before_a_batch_that_waited_longer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = DatabaseLocation::SqliteFile(dir.path().join("turns.db"));
+        let (store, _) = Store::open(&location).await.expect("open");
+        let Pool::Sqlite(db) = &store.pool else {
+            panic!("a file location opens SQLite");
+        };
+        let running = begin_sqlite(db, TxMode::Batch).await.expect("a batch");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let take_turn = |name: &'static str, mode: TxMode| {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                let (_turn, tx) = begin_sqlite(&db, mode).await.expect("a turn");
+                order.lock().expect("order").push(name);
+                tx.commit().await.expect("commit");
+            })
+        };
+        // The pauses only let each task reach its queue before the next one arrives.
+        let batch = take_turn("batch", TxMode::Batch);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let write = take_turn("write", TxMode::Write);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (turn, tx) = running;
+        tx.commit().await.expect("commit");
+        drop(turn);
+        batch.await.expect("batch task");
+        write.await.expect("write task");
+        assert_eq!(*order.lock().expect("order"), ["write", "batch"]);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::db::EnterScope;
+use crate::db::{EnterScope, Pool};
 use crate::findings::Finding;
 use crate::lifecycle::{Action, DesiredFinding, SummaryDelta};
 use crate::{AgentId, AssetId, BatchId, FindingId, OrgId, OrgScope, Result, Store, StoreError};
@@ -503,23 +503,45 @@ impl Store {
         }))
     }
 
-    /// Applies snapshots in one transaction: per snapshot, the package diff against the asset's
-    /// stored packages, the finding lifecycle against `desired`, the summary movement, and the
-    /// asset's and report's bookkeeping. A snapshot whose sequence the asset already holds is
-    /// skipped, so a redelivered batch changes nothing. Any error rolls the whole batch back.
-    /// Returns each snapshot's outcome, in the order given.
+    /// Applies snapshots: per snapshot, the package diff against the asset's stored packages,
+    /// the finding lifecycle against `desired`, the summary movement, and the asset's and
+    /// report's bookkeeping. A snapshot whose sequence the asset already holds is skipped, so a
+    /// redelivered batch changes nothing. Returns each snapshot's outcome, in the order given.
+    ///
+    /// PostgreSQL applies the batch in one transaction. SQLite applies each group (one
+    /// organization's reports) in a transaction of its own: its one writer, held for a whole
+    /// batch, kept every API request waiting to write its receipt for hundreds of milliseconds.
+    /// An error there leaves the groups before it committed; the batch's redelivery skips them.
     pub async fn apply_snapshots(&self, work: &[SnapshotWork<'_>]) -> Result<Vec<ApplyOutcome>> {
         let now = OffsetDateTime::now_utc();
+        let groups = groups(work);
+        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
+        let per_transaction = match &self.pool {
+            Pool::Sqlite(_) => 1,
+            Pool::Postgres(_) => groups.len().max(1),
+        };
+        for part in groups.chunks(per_transaction) {
+            self.apply_groups(work, part, now, &mut outcomes).await?;
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Applies `groups` of `work` in one transaction, filling in their outcomes.
+    async fn apply_groups(
+        &self,
+        work: &[SnapshotWork<'_>],
+        groups: &[(OrgScope, Vec<usize>)],
+        now: OffsetDateTime,
+        outcomes: &mut [Option<ApplyOutcome>],
+    ) -> Result<()> {
         // Rows are locked in one order by every worker (organization, agent), and the
         // organizations' summary rows, which every report of an organization updates, only at
         // the end: two workers never wait on each other in a cycle, and a summary row is held
         // only for the end of a transaction.
-        let groups = groups(work);
         let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
-        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
         let mut held = Vec::new();
-        global!(self, Write, |tx| {
-            for (scope, indexes) in &groups {
+        global!(self, Batch, |tx| {
+            for (scope, indexes) in groups {
                 let scope = *scope;
                 tx.enter(scope).await?;
                 let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
@@ -545,7 +567,7 @@ impl Store {
         for (asset, packages) in held {
             self.held_packages.insert(asset, packages);
         }
-        Ok(outcomes.into_iter().flatten().collect())
+        Ok(())
     }
 
     /// The assets of the organization holding a package under one of these knowledge-base keys
