@@ -109,6 +109,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "unused indexes",
         include_str!("../migrations/sqlite/0003_unused_indexes.sql"),
     ),
+    (
+        4,
+        "clustered rows",
+        include_str!("../migrations/sqlite/0004_clustered_rows.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
