@@ -1,8 +1,9 @@
 //! The enrichment worker: takes inventory reports off the queue in batches, matches their
-//! packages through the knowledge base's cache, and applies each batch in one transaction
-//! (package diff, finding lifecycle, summary). It acks only after that commits, so a worker
-//! killed mid-batch loses nothing: the batch is redelivered, and the asset's stored sequence
-//! number makes a second application change nothing.
+//! packages through the knowledge base's cache, and applies each batch (package diff, finding
+//! lifecycle, summary; one transaction on PostgreSQL, one per organization on SQLite). It acks a
+//! report only after its transaction commits, so a worker killed mid-batch loses nothing: the
+//! batch is redelivered, and the asset's stored sequence number makes a second application
+//! change nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,38 +100,51 @@ async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
             desired,
         })
         .collect();
-    match context.store.apply_snapshots(&work).await {
-        Ok(outcomes) => {
-            let ids: Vec<DeliveryId> = decoded.iter().map(|d| d.delivery.clone()).collect();
-            ack(context, &ids).await;
-            for (item, outcome) in decoded.iter().zip(outcomes) {
-                announce(context, item, outcome);
-            }
+    let (committed, failure) = match context.store.apply_snapshots(&work).await {
+        Ok(outcomes) => (outcomes.into_iter().map(Some).collect(), None),
+        Err(failure) => (failure.committed, Some(failure.error)),
+    };
+    let mut settled = Vec::new();
+    let mut unsettled = Vec::new();
+    for ((item, one), outcome) in decoded.iter().zip(&work).zip(committed) {
+        match outcome {
+            Some(outcome) => settled.push((item, outcome)),
+            None => unsettled.push((item, one)),
         }
-        Err(error) if work.len() > 1 => {
-            // One bad report must not hold back the others: apply them one by one.
-            tracing::warn!(%error, reports = work.len(), "batch failed; applying its reports one by one");
-            for (item, one) in decoded.iter().zip(&work) {
-                let single = SnapshotWork {
-                    scope: one.scope,
-                    snapshot: one.snapshot,
-                    desired: one.desired,
-                };
-                match context.store.apply_snapshots(&[single]).await {
-                    Ok(mut outcomes) => {
-                        ack(context, std::slice::from_ref(&item.delivery)).await;
-                        if let Some(outcome) = outcomes.pop() {
-                            announce(context, item, outcome);
-                        }
-                    }
-                    Err(error) => give_back(context, &item.delivery, &error.to_string()).await,
+    }
+    if !settled.is_empty() {
+        let ids: Vec<DeliveryId> = settled
+            .iter()
+            .map(|(item, _)| item.delivery.clone())
+            .collect();
+        ack(context, &ids).await;
+        for (item, outcome) in settled {
+            announce(context, item, outcome);
+        }
+    }
+    let Some(error) = failure else {
+        return;
+    };
+    if work.len() == 1 {
+        give_back(context, &decoded[0].delivery, &error.to_string()).await;
+        return;
+    }
+    // One bad report must not hold back the others: apply the rest one by one.
+    tracing::warn!(%error, reports = work.len(), unsettled = unsettled.len(), "batch failed; applying its unsettled reports one by one");
+    for (item, one) in unsettled {
+        let single = SnapshotWork {
+            scope: one.scope,
+            snapshot: one.snapshot,
+            desired: one.desired,
+        };
+        match context.store.apply_snapshots(&[single]).await {
+            Ok(mut outcomes) => {
+                ack(context, std::slice::from_ref(&item.delivery)).await;
+                if let Some(outcome) = outcomes.pop() {
+                    announce(context, item, outcome);
                 }
             }
-        }
-        Err(error) => {
-            for item in &decoded {
-                give_back(context, &item.delivery, &error.to_string()).await;
-            }
+            Err(failure) => give_back(context, &item.delivery, &failure.to_string()).await,
         }
     }
 }

@@ -128,6 +128,18 @@ pub enum ApplyOutcome {
     Stale { asset_sequence: u64 },
 }
 
+/// A batch that failed part way. On SQLite each organization's group commits on its own, so the
+/// groups before the failing one are applied; the caller settles those and retries the rest
+/// (which a one-by-one retry would otherwise find already applied, and report stale).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BatchFailure {
+    /// Each snapshot's outcome when its group committed before the failure, in the order given.
+    pub committed: Vec<Option<ApplyOutcome>>,
+    #[source]
+    pub error: StoreError,
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -511,35 +523,46 @@ impl Store {
     /// PostgreSQL applies the batch in one transaction. SQLite applies each group (one
     /// organization's reports) in a transaction of its own: its one writer, held for a whole
     /// batch, kept every API request waiting to write its receipt for hundreds of milliseconds.
-    /// An error there leaves the groups before it committed; the batch's redelivery skips them.
-    pub async fn apply_snapshots(&self, work: &[SnapshotWork<'_>]) -> Result<Vec<ApplyOutcome>> {
+    /// An error there leaves the groups before it committed, and [`BatchFailure`] says which.
+    pub async fn apply_snapshots(
+        &self,
+        work: &[SnapshotWork<'_>],
+    ) -> std::result::Result<Vec<ApplyOutcome>, BatchFailure> {
         let now = OffsetDateTime::now_utc();
         let groups = groups(work);
-        let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
+        let mut committed: Vec<Option<ApplyOutcome>> = vec![None; work.len()];
         let per_transaction = match &self.pool {
             Pool::Sqlite(_) => 1,
             Pool::Postgres(_) => groups.len().max(1),
         };
         for part in groups.chunks(per_transaction) {
-            self.apply_groups(work, part, now, &mut outcomes).await?;
+            match self.apply_groups(work, part, now).await {
+                Ok(outcomes) => {
+                    for (index, outcome) in outcomes {
+                        committed[index] = Some(outcome);
+                    }
+                }
+                Err(error) => return Err(BatchFailure { committed, error }),
+            }
         }
-        Ok(outcomes.into_iter().flatten().collect())
+        Ok(committed.into_iter().flatten().collect())
     }
 
-    /// Applies `groups` of `work` in one transaction, filling in their outcomes.
+    /// Applies `groups` of `work` in one transaction. Returns each applied snapshot's outcome
+    /// with its index in `work`.
     async fn apply_groups(
         &self,
         work: &[SnapshotWork<'_>],
         groups: &[(OrgScope, Vec<usize>)],
         now: OffsetDateTime,
-        outcomes: &mut [Option<ApplyOutcome>],
-    ) -> Result<()> {
+    ) -> Result<Vec<(usize, ApplyOutcome)>> {
         // Rows are locked in one order by every worker (organization, agent), and the
         // organizations' summary rows, which every report of an organization updates, only at
         // the end: two workers never wait on each other in a cycle, and a summary row is held
         // only for the end of a transaction.
         let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
         let mut held = Vec::new();
+        let mut outcomes = Vec::new();
         global!(self, Batch, |tx| {
             for (scope, indexes) in groups {
                 let scope = *scope;
@@ -555,7 +578,7 @@ impl Store {
                             .1
                             .add(&findings.summary);
                     }
-                    outcomes[index] = Some(outcome);
+                    outcomes.push((index, outcome));
                 }
             }
             for (scope, delta) in summaries.values() {
@@ -567,7 +590,7 @@ impl Store {
         for (asset, packages) in held {
             self.held_packages.insert(asset, packages);
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     /// The assets of the organization holding a package under one of these knowledge-base keys
@@ -786,5 +809,85 @@ mod tests {
 
         let unchanged = PackageDiff::between(&stored[..1], &snapshot[..1]);
         assert!(unchanged.added.is_empty() && unchanged.removed.is_empty());
+    }
+
+    /// An organization with one enrolled agent: its scope and the agent's id.
+    async fn org_with_agent(store: &Store, slug: &str) -> (OrgScope, AgentId) {
+        use crate::agents::HostFacts;
+        use crate::audit::Actor;
+        use crate::credentials::{CredentialKind, PresentedCredential};
+        use crate::enrollment::EnrollOutcome;
+        let org = store
+            .create_org(slug, slug, Actor::Operator)
+            .await
+            .expect("org");
+        let scope = OrgScope::new(org.id);
+        let (_, token) = store
+            .create_enrollment_token(scope, "test", None, None, Actor::Operator)
+            .await
+            .expect("token");
+        let presented =
+            PresentedCredential::parse(CredentialKind::Enrollment, &token).expect("parses");
+        let facts = HostFacts {
+            hostname: format!("{slug}-host"),
+            os: "linux".into(),
+            os_version: "12".into(),
+            arch: "x86_64".into(),
+            agent_version: "test".into(),
+        };
+        match store.enroll(&presented, &facts).await.expect("enroll") {
+            EnrollOutcome::Enrolled { agent, .. } => (scope, agent.id),
+            EnrollOutcome::Refused(refusal) => panic!("enrollment refused: {refusal:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_names_the_reports_whose_organization_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = crate::DatabaseLocation::SqliteFile(dir.path().join("batch.db"));
+        let (store, _) = Store::open(&location).await.expect("open");
+        store.migrate(1).await.expect("migrate");
+        // Organization ids grow with creation, and groups apply in organization order.
+        let (first, agent) = org_with_agent(&store, "first").await;
+        let (second, _) = org_with_agent(&store, "second").await;
+        let mut known = snapshot(0, 1);
+        known.agent_id = agent;
+        known.packages = vec![package("left-pad", "1.0.0")];
+        // No such agent: the asset row's foreign key refuses it, and its group fails.
+        let unknown = snapshot(7, 1);
+        let work = [
+            SnapshotWork {
+                scope: second,
+                snapshot: &unknown,
+                desired: &[],
+            },
+            SnapshotWork {
+                scope: first,
+                snapshot: &known,
+                desired: &[],
+            },
+        ];
+        let failure = store
+            .apply_snapshots(&work)
+            .await
+            .expect_err("the unknown agent fails its group");
+        assert!(failure.committed[0].is_none(), "{:?}", failure.committed);
+        assert!(
+            matches!(
+                failure.committed[1],
+                Some(ApplyOutcome::Applied {
+                    packages_added: 1,
+                    ..
+                })
+            ),
+            "{:?}",
+            failure.committed
+        );
+        // Committed means committed: the same report again is stale.
+        let again = store
+            .apply_snapshots(&work[1..])
+            .await
+            .expect("applies alone");
+        assert_eq!(again, [ApplyOutcome::Stale { asset_sequence: 1 }]);
     }
 }
