@@ -90,7 +90,7 @@ const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
-    pub(crate) held_packages: crate::snapshots::HeldPackagesCache,
+    pub(crate) held: crate::snapshots::HeldAssets,
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -197,7 +197,7 @@ impl Store {
         };
         let store = Store {
             pool,
-            held_packages: crate::snapshots::HeldPackagesCache::default(),
+            held: crate::snapshots::HeldAssets::default(),
         };
         Ok((store, ScopeAuthority::new()))
     }

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use crate::FindingId;
-use crate::findings::{Finding, FindingStatus, Severity};
+use crate::findings::{FindingStatus, Severity};
+use crate::{AssetId, FindingId};
 
 /// What the knowledge base says applies to one package of an asset.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,8 +37,74 @@ impl DesiredFinding {
     }
 }
 
+/// A stored finding as far as the lifecycle reads it: its key, its status and the facts a
+/// desired finding is compared on (not its timestamps or counters, which only the database
+/// keeps). What a worker reads back, or remembers from its last report (`snapshots/held.rs`).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub(crate) struct StoredFinding {
+    pub id: FindingId,
+    pub asset_id: AssetId,
+    pub vulnerability_id: String,
+    pub ecosystem: String,
+    pub package_name: String,
+    pub package_version: String,
+    pub fixed_version: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
+    pub cvss_score: Option<f64>,
+    pub known_exploited: bool,
+    pub epss_score: Option<f64>,
+    #[sqlx(try_from = "String")]
+    pub status: FindingStatus,
+    pub confidence: String,
+    pub reason: String,
+}
+
+impl StoredFinding {
+    /// The row an `Open` of `want` inserts.
+    pub fn opened(id: FindingId, asset_id: AssetId, want: &DesiredFinding) -> StoredFinding {
+        StoredFinding {
+            id,
+            asset_id,
+            vulnerability_id: want.vulnerability_id.clone(),
+            ecosystem: want.ecosystem.clone(),
+            package_name: want.package_name.clone(),
+            package_version: want.package_version.clone(),
+            fixed_version: want.fixed_version.clone(),
+            severity: want.severity,
+            cvss_score: want.cvss_score,
+            known_exploited: want.known_exploited,
+            epss_score: want.epss_score,
+            status: FindingStatus::Open,
+            confidence: want.confidence.clone(),
+            reason: want.reason.clone(),
+        }
+    }
+
+    /// What a `Refresh` or `Reopen` of `want` writes over this row.
+    pub fn take_facts(&mut self, want: &DesiredFinding) {
+        self.package_version.clone_from(&want.package_version);
+        self.fixed_version.clone_from(&want.fixed_version);
+        self.severity = want.severity;
+        self.cvss_score = want.cvss_score;
+        self.known_exploited = want.known_exploited;
+        self.epss_score = want.epss_score;
+        self.confidence.clone_from(&want.confidence);
+        self.reason.clone_from(&want.reason);
+    }
+}
+
+/// The columns [`StoredFinding`] reads, for a `SELECT`.
+macro_rules! stored_finding_columns {
+    () => {
+        "id, asset_id, vulnerability_id, ecosystem, package_name, package_version, fixed_version, \
+         severity, cvss_score, known_exploited, epss_score, status, confidence, reason"
+    };
+}
+pub(crate) use stored_finding_columns;
+
 /// What the lifecycle compares of a stored finding with a desired one.
-fn key(finding: &Finding) -> (&str, &str, &str) {
+fn key(finding: &StoredFinding) -> (&str, &str, &str) {
     (
         &finding.vulnerability_id,
         &finding.ecosystem,
@@ -46,7 +112,7 @@ fn key(finding: &Finding) -> (&str, &str, &str) {
     )
 }
 
-fn same_facts(finding: &Finding, desired: &DesiredFinding) -> bool {
+fn same_facts(finding: &StoredFinding, desired: &DesiredFinding) -> bool {
     finding.package_version == desired.package_version
         && finding.fixed_version == desired.fixed_version
         && finding.severity == desired.severity
@@ -99,7 +165,7 @@ impl SummaryDelta {
 
 /// The actions that take `stored` to `desired`, and the summary movement they cause.
 pub(crate) fn plan<'a>(
-    stored: &[Finding],
+    stored: &[StoredFinding],
     desired: &'a [DesiredFinding],
 ) -> (Vec<Action<'a>>, SummaryDelta) {
     let wanted: HashMap<_, _> = desired.iter().map(|d| (d.key(), d)).collect();
@@ -187,8 +253,8 @@ mod tests {
         }
     }
 
-    fn stored(want: &DesiredFinding, status: FindingStatus) -> Finding {
-        Finding {
+    fn stored(want: &DesiredFinding, status: FindingStatus) -> StoredFinding {
+        StoredFinding {
             id: FindingId(Uuid::now_v7()),
             asset_id: crate::AssetId(Uuid::now_v7()),
             vulnerability_id: want.vulnerability_id.clone(),
@@ -203,10 +269,6 @@ mod tests {
             status,
             confidence: want.confidence.clone(),
             reason: want.reason.clone(),
-            first_seen_at: time::OffsetDateTime::now_utc(),
-            fixed_at: None,
-            updated_at: None,
-            reopened_count: 0,
         }
     }
 
@@ -261,6 +323,23 @@ mod tests {
         assert_eq!(delta.open[Severity::Medium.index()], -1);
         assert_eq!(delta.open[Severity::High.index()], 1);
         assert_eq!(delta.open_fixable, 0);
+    }
+
+    #[test]
+    fn a_refreshed_row_holds_the_facts_it_was_refreshed_with() {
+        let old = desired("CVE-1", "4.17.0", Severity::Medium);
+        let mut row = stored(&old, FindingStatus::Ignored);
+        let mut new = old.clone();
+        new.package_version = "4.17.19".into();
+        new.fixed_version = None;
+        new.epss_score = Some(0.5);
+        new.reason = "moved".into();
+        row.take_facts(&new);
+        assert!(same_facts(&row, &new));
+        assert_eq!(row.status, FindingStatus::Ignored);
+        let opened = StoredFinding::opened(row.id, row.asset_id, &new);
+        assert!(same_facts(&opened, &new));
+        assert_eq!(opened.status, FindingStatus::Open);
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Store {
         Ok(scoped!(self, scope, Write, |tx| {
             let mut outcome = RetentionOutcome::default();
             // Clearing the hash locks the rows against workers applying a report meanwhile, and
-            // tells a worker's memory of the assets' packages (`snapshots/held.rs`) it is stale.
+            // tells a worker's memory of the assets' rows (`snapshots/held.rs`) it is stale.
             let stale: Vec<AssetId> = sqlx::query_scalar(
                 "UPDATE assets SET inventory_hash = NULL
                  WHERE org_id = $1 AND last_inventory_at < $2
@@ -62,6 +62,17 @@ impl Store {
                 outcome.findings_closed += u64::try_from(changes.fixed).unwrap_or_default();
             }
 
+            // The assets losing fixed findings: a worker remembering one would otherwise reopen
+            // it by an id that no longer exists.
+            sqlx::query(
+                "UPDATE assets SET inventory_hash = NULL
+                 WHERE org_id = $1 AND id IN (SELECT f.asset_id FROM findings f
+                     WHERE f.org_id = $1 AND f.status = 'fixed' AND f.fixed_at < $2)",
+            )
+            .bind(scope.org_id())
+            .bind(cutoffs.fixed_findings_before)
+            .execute(&mut *tx)
+            .await?;
             outcome.fixed_findings_deleted = sqlx::query(
                 "DELETE FROM findings WHERE org_id = $1 AND status = 'fixed' AND fixed_at < $2",
             )

@@ -26,6 +26,7 @@ backend_tests!(
     another_organization_sees_none_of_the_pipelines_data,
     silent_agents_go_offline_once_and_come_back,
     retention_clears_silent_assets_then_old_fixed_findings,
+    a_deleted_fixed_finding_opens_again_when_its_package_returns,
 );
 
 fn osv(file: &str) -> Option<PathBuf> {
@@ -710,6 +711,34 @@ async fn a_changed_knowledge_base_rematches_only_what_it_touches(backend: Backen
         let same = after.iter().find(|a| a["id"] == f["id"]).expect("kept");
         assert_eq!(same["status"], "open");
     }
+    // The host reports the NuGet package upgraded past the fix: the findings the re-match
+    // opened are fixed, planned against the rows and not a worker's memory of report 1.
+    send(
+        &app,
+        &credential,
+        &report(
+            2,
+            &[
+                ("crates.io", "time", "0.1.43"),
+                ("NuGet", "BouncyCastle.Cryptography", "2.3.1"),
+            ],
+        ),
+    )
+    .await;
+    let upgraded = findings_until(&app, token, |items| {
+        items
+            .iter()
+            .filter(|f| f["package_name"] == "BouncyCastle.Cryptography")
+            .all(|f| f["status"] == "fixed")
+    })
+    .await;
+    let open = upgraded.iter().filter(|f| f["status"] == "open").count();
+    let (_, summary) = app.get("/api/v1/summary", token).await;
+    assert_eq!(
+        summary["open_total"].as_u64(),
+        Some(open as u64),
+        "{summary}"
+    );
     let (_, again) = app
         .post("/api/v1/admin/vulndb/reload", Some(&platform), json!({}))
         .await;
@@ -1105,6 +1134,55 @@ async fn retention_clears_silent_assets_then_old_fixed_findings(backend: Backend
     assert!(back.iter().all(|f| f["status"] == "open"));
     let (_, assets) = app.get("/api/v1/assets", token).await;
     assert_eq!(assets["items"][0]["package_count"], 1);
+}
+
+/// A fixed finding deleted by retention while its host keeps reporting. When the vulnerable
+/// version comes back the finding opens again: a worker remembering the deleted row
+/// (`snapshots/held.rs`) would reopen it by an id that no longer exists, and nothing would open.
+async fn a_deleted_fixed_finding_opens_again_when_its_package_returns(backend: Backend) {
+    let Some(crates) = osv("crates.io.zip") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vulndb = knowledge_base(dir.path(), &[crates]);
+    let app = TestApp::spawn_with(backend, move |config| {
+        config.vulndb_path = Some(vulndb);
+        config.pipeline.batch_wait = Duration::from_millis(50);
+        config.pipeline.retention.every = Duration::from_millis(500);
+        config.pipeline.retention.packages = Duration::from_secs(3600);
+        config.pipeline.retention.fixed_findings = Duration::from_secs(2);
+    })
+    .await;
+    let org = app.org_with_admin("Upgrader Co").await;
+    let (_, credential) = app.enroll_agent(&org, "web-01").await;
+    let token = &org.admin_token;
+    let time_is = |wanted: &'static str| {
+        move |items: &[Value]| status_of(items, "time", TIME_VULN).as_deref() == Some(wanted)
+    };
+    let vulnerable = [("crates.io", "time", "0.1.43")];
+    send(&app, &credential, &report(1, &vulnerable)).await;
+    findings_until(&app, token, time_is("open")).await;
+    send(
+        &app,
+        &credential,
+        &report(2, &[("crates.io", "time", "0.2.23")]),
+    )
+    .await;
+    findings_until(&app, token, time_is("fixed")).await;
+    findings_until(&app, token, |items| {
+        finding(items, "time", TIME_VULN).is_none()
+    })
+    .await;
+
+    send(&app, &credential, &report(3, &vulnerable)).await;
+    let back = findings_until(&app, token, time_is("open")).await;
+    let open = back.iter().filter(|f| f["status"] == "open").count();
+    let (_, summary) = app.get("/api/v1/summary", token).await;
+    assert_eq!(
+        summary["open_total"].as_u64(),
+        Some(open as u64),
+        "{summary}"
+    );
 }
 
 async fn agents_of(app: &TestApp, org: &crate::support::Org) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! Agent inventory reports: the receipt the API writes when it accepts one (idempotent by the
 //! agent's sequence number), and what the workers do with it: apply the snapshot to the asset's
 //! stored packages, move its findings through their lifecycle and the organization's summary
-//! with them, all in one transaction per batch.
+//! with them, in one transaction per batch (per organization on SQLite).
 
 mod held;
 mod rows;
@@ -12,11 +12,11 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::db::{EnterScope, Pool};
-use crate::findings::Finding;
-use crate::lifecycle::{Action, DesiredFinding, SummaryDelta};
+use crate::findings::FindingStatus;
+use crate::lifecycle::{Action, DesiredFinding, StoredFinding, SummaryDelta};
 use crate::{AgentId, AssetId, BatchId, FindingId, OrgId, OrgScope, Result, Store, StoreError};
-use held::HeldPackages;
-pub(crate) use held::HeldPackagesCache;
+use held::HeldAsset;
+pub(crate) use held::HeldAssets;
 use rows::AssetState;
 pub(crate) use rows::{AssetRows, INSERT_CHUNK};
 
@@ -190,40 +190,60 @@ impl<'a> PackageDiff<'a> {
 }
 
 /// Plans the lifecycle of one asset's findings against `desired`, adding the rows it writes to
-/// `writes`. The summary movement is returned in the changes, for the caller to apply.
+/// `writes`. Returns the changes (with the summary movement, for the caller to apply) and the
+/// findings the asset holds once `writes` commit.
 fn plan_findings<'a>(
     asset: AssetId,
-    stored: &[Finding],
+    stored: &Arc<[StoredFinding]>,
     desired: &'a [DesiredFinding],
     writes: &mut FindingWrites<'a>,
-) -> FindingChanges {
+) -> (FindingChanges, Arc<[StoredFinding]>) {
     let (actions, summary) = crate::lifecycle::plan(stored, desired);
     let mut changes = FindingChanges {
         summary,
         ..FindingChanges::default()
     };
+    if actions.is_empty() {
+        return (changes, stored.clone());
+    }
+    let mut held = stored.to_vec();
+    let position: HashMap<FindingId, usize> =
+        held.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+    let mut added = Vec::new();
     for action in actions {
         match action {
             Action::Open(want) => {
                 let id = FindingId::generate();
                 changes.opened.push(opened(id, want, false));
                 writes.open.push((id, asset, want));
+                added.push(StoredFinding::opened(id, asset, want));
             }
             Action::Reopen(id, want) => {
                 changes.opened.push(opened(id, want, true));
                 writes.update.push((id, want, true));
+                if let Some(finding) = position.get(&id).map(|&i| &mut held[i]) {
+                    finding.take_facts(want);
+                    finding.status = FindingStatus::Open;
+                }
             }
             Action::Refresh(id, want) => {
                 changes.refreshed += 1;
                 writes.update.push((id, want, false));
+                if let Some(finding) = position.get(&id).map(|&i| &mut held[i]) {
+                    finding.take_facts(want);
+                }
             }
             Action::Fix(id) => {
                 changes.fixed += 1;
                 writes.fix.push(id);
+                if let Some(finding) = position.get(&id).map(|&i| &mut held[i]) {
+                    finding.status = FindingStatus::Fixed;
+                }
             }
         }
     }
-    changes
+    held.extend(added);
+    (changes, held.into())
 }
 
 /// Runs the finding lifecycle of one asset against `desired` inside a transaction pointed at
@@ -235,30 +255,31 @@ pub(crate) async fn reconcile<T: AssetRows>(
     desired: &[DesiredFinding],
     now: OffsetDateTime,
 ) -> Result<FindingChanges> {
-    let stored = tx
+    let stored: Arc<[StoredFinding]> = tx
         .stored_findings(scope, &[asset])
         .await?
         .remove(&asset)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into();
     let mut writes = FindingWrites::default();
-    let changes = plan_findings(asset, &stored, desired, &mut writes);
+    let (changes, _) = plan_findings(asset, &stored, desired, &mut writes);
     tx.write_findings(scope, &writes, now).await?;
     Ok(changes)
 }
 
 /// What [`apply_group`] did: each snapshot's outcome, in the order given (the summary movement
-/// is in the outcomes), and the packages each asset holds now, to remember once the transaction
-/// commits.
+/// is in the outcomes), and the packages and findings each asset holds now, to remember once
+/// the transaction commits.
 struct GroupApplied {
     outcomes: Vec<ApplyOutcome>,
-    held: Vec<(AssetId, HeldPackages)>,
+    held: Vec<(AssetId, HeldAsset)>,
 }
 
 /// Applies one organization's snapshots, one per agent, inside a transaction pointed at it:
 /// the package diffs, the findings' lifecycle and the bookkeeping of assets and reports.
 async fn apply_group<T: AssetRows>(
     tx: &mut T,
-    remembered: &HeldPackagesCache,
+    remembered: &HeldAssets,
     scope: OrgScope,
     group: &[&SnapshotWork<'_>],
     now: OffsetDateTime,
@@ -288,13 +309,8 @@ async fn apply_group<T: AssetRows>(
     }
     // Asset rows are only created by `lock_assets`, in the transaction that applies their first
     // report: one without a sequence holds no packages or findings yet, and nothing is read.
-    let inventoried: Vec<AssetId> = fresh
-        .iter()
-        .filter(|(_, asset)| asset.inventory_sequence.is_some())
-        .map(|(_, asset)| asset.id)
-        .collect();
-
     let mut stored_packages: HashMap<AssetId, Arc<[PackageKey]>> = HashMap::new();
+    let mut stored_findings: HashMap<AssetId, Arc<[StoredFinding]>> = HashMap::new();
     let mut unremembered: Vec<AssetId> = Vec::new();
     for (_, asset) in &fresh {
         let sequence = asset.inventory_sequence;
@@ -302,8 +318,9 @@ async fn apply_group<T: AssetRows>(
             continue;
         }
         match remembered.get(asset.id, sequence, asset.inventory_hash.as_deref()) {
-            Some(keys) => {
-                stored_packages.insert(asset.id, keys);
+            Some(held) => {
+                stored_packages.insert(asset.id, held.keys.clone());
+                stored_findings.insert(asset.id, held.findings.clone());
             }
             None => unremembered.push(asset.id),
         }
@@ -324,21 +341,19 @@ async fn apply_group<T: AssetRows>(
         .collect();
     tx.write_package_diffs(scope, &diffs, now).await?;
 
-    let stored_findings = if inventoried.is_empty() {
-        HashMap::new()
-    } else {
-        tx.stored_findings(scope, &inventoried).await?
-    };
+    if !unremembered.is_empty() {
+        let read = tx.stored_findings(scope, &unremembered).await?;
+        stored_findings.extend(read.into_iter().map(|(asset, rows)| (asset, rows.into())));
+    }
     let mut writes = FindingWrites::default();
-    let changes: Vec<FindingChanges> = fresh
+    let none: Arc<[StoredFinding]> = Arc::from([]);
+    let (changes, held_findings): (Vec<FindingChanges>, Vec<Arc<[StoredFinding]>>) = fresh
         .iter()
         .map(|(item, asset)| {
-            let stored = stored_findings
-                .get(&asset.id)
-                .map_or(&[][..], Vec::as_slice);
+            let stored = stored_findings.get(&asset.id).unwrap_or(&none);
             plan_findings(asset.id, stored, item.desired, &mut writes)
         })
-        .collect();
+        .unzip();
     tx.write_findings(scope, &writes, now).await?;
 
     let applied: Vec<(AssetId, &Snapshot)> = fresh
@@ -377,12 +392,14 @@ async fn apply_group<T: AssetRows>(
     }
     let held = fresh
         .iter()
-        .map(|(item, asset)| {
+        .zip(held_findings)
+        .map(|((item, asset), findings)| {
             let snapshot = item.snapshot;
-            let holds = HeldPackages {
+            let holds = HeldAsset {
                 sequence: to_i64(snapshot.sequence),
                 hash: snapshot.hash.clone(),
                 keys: snapshot.package_keys(),
+                findings,
             };
             (asset.id, holds)
         })
@@ -568,7 +585,7 @@ impl Store {
                 let scope = *scope;
                 tx.enter(scope).await?;
                 let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
-                let applied = apply_group(&mut tx, &self.held_packages, scope, &group, now).await?;
+                let applied = apply_group(&mut tx, &self.held, scope, &group, now).await?;
                 held.extend(applied.held);
                 for (&index, outcome) in indexes.iter().zip(applied.outcomes) {
                     if let ApplyOutcome::Applied { findings, .. } = &outcome {
@@ -587,8 +604,8 @@ impl Store {
             }
         });
         // Committed: only now are the applied inventories what the assets hold.
-        for (asset, packages) in held {
-            self.held_packages.insert(asset, packages);
+        for (asset, holds) in held {
+            self.held.insert(asset, holds);
         }
         Ok(outcomes)
     }
@@ -656,6 +673,16 @@ impl Store {
         Ok(scoped!(self, scope, Write, |tx| {
             let changes = reconcile(&mut tx, scope, asset, desired, now).await?;
             apply_summary_delta!(tx, scope, &changes.summary, now);
+            if !changes.opened.is_empty() || changes.fixed > 0 || changes.refreshed > 0 {
+                // A worker's memory of this asset's findings (`held.rs`) is stale now.
+                sqlx::query(
+                    "UPDATE assets SET inventory_hash = NULL WHERE org_id = $1 AND id = $2",
+                )
+                .bind(scope.org_id())
+                .bind(asset)
+                .execute(&mut *tx)
+                .await?;
+            }
             changes
         }))
     }
@@ -889,5 +916,88 @@ mod tests {
             .await
             .expect("applies alone");
         assert_eq!(again, [ApplyOutcome::Stale { asset_sequence: 1 }]);
+    }
+
+    fn want(vulnerability: &str, name: &str, version: &str) -> DesiredFinding {
+        DesiredFinding {
+            vulnerability_id: vulnerability.into(),
+            ecosystem: "npm".into(),
+            package_name: name.into(),
+            package_version: version.into(),
+            fixed_version: Some("9.0.0".into()),
+            severity: crate::findings::Severity::High,
+            cvss_score: Some(7.5),
+            known_exploited: false,
+            epss_score: None,
+            confidence: "ecosystem-exact".into(),
+            reason: format!("{name} {version} is in range"),
+        }
+    }
+
+    #[tokio::test]
+    async fn remembered_findings_equal_the_rows_each_report_leaves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = crate::DatabaseLocation::SqliteFile(dir.path().join("held.db"));
+        let (store, _) = Store::open(&location).await.expect("open");
+        store.migrate(1).await.expect("migrate");
+        let (scope, agent) = org_with_agent(&store, "held").await;
+        let mut refreshed = want("CVE-1", "a", "2.0.0");
+        refreshed.severity = crate::findings::Severity::Critical;
+        // Opens two; refreshes one, fixes one and opens one; reopens the fixed one.
+        let reports = [
+            (
+                vec![package("a", "1.0.0"), package("b", "1.0.0")],
+                vec![want("CVE-1", "a", "1.0.0"), want("CVE-2", "b", "1.0.0")],
+            ),
+            (
+                vec![package("a", "2.0.0"), package("c", "1.0.0")],
+                vec![refreshed.clone(), want("CVE-3", "c", "1.0.0")],
+            ),
+            (
+                vec![
+                    package("a", "2.0.0"),
+                    package("b", "1.0.0"),
+                    package("c", "1.0.0"),
+                ],
+                vec![
+                    refreshed,
+                    want("CVE-2", "b", "1.0.0"),
+                    want("CVE-3", "c", "1.0.0"),
+                ],
+            ),
+        ];
+        for (sequence, (packages, desired)) in (1..).zip(reports) {
+            let mut report = snapshot(0, sequence);
+            report.agent_id = agent;
+            report.hash = format!("{sequence:064x}");
+            report.packages = packages;
+            let work = [SnapshotWork {
+                scope,
+                snapshot: &report,
+                desired: &desired,
+            }];
+            let outcomes = store.apply_snapshots(&work).await.expect("applies");
+            let [ApplyOutcome::Applied { asset_id, .. }] = outcomes[..] else {
+                panic!("report {sequence} was not applied: {outcomes:?}");
+            };
+            let held = store
+                .held
+                .get(asset_id, Some(to_i64(sequence)), Some(&report.hash))
+                .expect("remembered after the commit");
+            let Pool::Sqlite(db) = &store.pool else {
+                panic!("a file location opens SQLite");
+            };
+            let mut tx = db.pool.begin().await.expect("begin");
+            let mut read = tx
+                .stored_findings(scope, &[asset_id])
+                .await
+                .expect("read back")
+                .remove(&asset_id)
+                .unwrap_or_default();
+            let mut remembered = held.findings.to_vec();
+            read.sort_by_key(|f| f.id);
+            remembered.sort_by_key(|f| f.id);
+            assert_eq!(remembered, read, "after report {sequence}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{FindingWrites, PackageDiff, PackageKey, Snapshot, to_i64};
-use crate::findings::Finding;
+use crate::lifecycle::{StoredFinding, stored_finding_columns};
 use crate::{AgentId, AssetId, OrgScope, Result};
 
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bound-parameter limits.
@@ -99,7 +99,7 @@ pub(crate) trait AssetRows {
         &mut self,
         scope: OrgScope,
         assets: &[AssetId],
-    ) -> impl Future<Output = Result<HashMap<AssetId, Vec<Finding>>>> + Send;
+    ) -> impl Future<Output = Result<HashMap<AssetId, Vec<StoredFinding>>>> + Send;
 
     fn write_package_diffs(
         &mut self,
@@ -203,10 +203,10 @@ impl AssetRows for Transaction<'_, Postgres> {
         &mut self,
         scope: OrgScope,
         assets: &[AssetId],
-    ) -> Result<HashMap<AssetId, Vec<Finding>>> {
-        let rows: Vec<Finding> = sqlx::query_as(concat!(
+    ) -> Result<HashMap<AssetId, Vec<StoredFinding>>> {
+        let rows: Vec<StoredFinding> = sqlx::query_as(concat!(
             "SELECT ",
-            finding_columns!(),
+            stored_finding_columns!(),
             " FROM findings WHERE org_id = $1 AND asset_id = ANY($2)"
         ))
         .bind(scope.org_id())
@@ -478,12 +478,12 @@ impl AssetRows for Transaction<'_, Sqlite> {
         &mut self,
         scope: OrgScope,
         assets: &[AssetId],
-    ) -> Result<HashMap<AssetId, Vec<Finding>>> {
-        let mut rows: Vec<Finding> = Vec::new();
+    ) -> Result<HashMap<AssetId, Vec<StoredFinding>>> {
+        let mut rows: Vec<StoredFinding> = Vec::new();
         for asset in assets {
-            let held: Vec<Finding> = sqlx::query_as(concat!(
+            let held: Vec<StoredFinding> = sqlx::query_as(concat!(
                 "SELECT ",
-                finding_columns!(),
+                stored_finding_columns!(),
                 " FROM findings WHERE org_id = $1 AND asset_id = $2"
             ))
             .bind(scope.org_id())
