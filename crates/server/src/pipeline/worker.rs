@@ -1,6 +1,6 @@
 //! The enrichment worker: takes inventory reports off the queue in batches, matches their
 //! packages through the knowledge base's cache, and applies each batch (package diff, finding
-//! lifecycle, summary; one transaction on PostgreSQL, one per organization on SQLite). It acks a
+//! lifecycle, summary; one transaction on PostgreSQL, runs of organizations on SQLite). It acks a
 //! report only after its transaction commits, so a worker killed mid-batch loses nothing: the
 //! batch is redelivered, and the asset's stored sequence number makes a second application
 //! change nothing.
