@@ -254,22 +254,10 @@ mod tests {
     }
 
     fn stored(want: &DesiredFinding, status: FindingStatus) -> StoredFinding {
-        StoredFinding {
-            id: FindingId(Uuid::now_v7()),
-            asset_id: crate::AssetId(Uuid::now_v7()),
-            vulnerability_id: want.vulnerability_id.clone(),
-            ecosystem: want.ecosystem.clone(),
-            package_name: want.package_name.clone(),
-            package_version: want.package_version.clone(),
-            fixed_version: want.fixed_version.clone(),
-            severity: want.severity,
-            cvss_score: want.cvss_score,
-            known_exploited: want.known_exploited,
-            epss_score: want.epss_score,
-            status,
-            confidence: want.confidence.clone(),
-            reason: want.reason.clone(),
-        }
+        let id = FindingId(Uuid::now_v7());
+        let mut row = StoredFinding::opened(id, crate::AssetId(Uuid::now_v7()), want);
+        row.status = status;
+        row
     }
 
     #[test]

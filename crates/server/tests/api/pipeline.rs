@@ -1074,20 +1074,32 @@ async fn silent_agents_go_offline_once_and_come_back(backend: Backend) {
     assert_eq!(summary["agents_online"].as_i64(), Some(1));
 }
 
-async fn retention_clears_silent_assets_then_old_fixed_findings(backend: Backend) {
-    let Some(crates) = osv("crates.io.zip") else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let vulndb = knowledge_base(dir.path(), &[crates]);
+/// A server over the crates.io advisories (`None` without them) whose retention runs every
+/// 500 ms and keeps `(packages, fixed findings)` this long.
+async fn app_with_retention(
+    backend: Backend,
+    dir: &Path,
+    (packages, fixed_findings): (Duration, Duration),
+) -> Option<TestApp> {
+    let crates = osv("crates.io.zip")?;
+    let vulndb = knowledge_base(dir, &[crates]);
     let app = TestApp::spawn_with(backend, move |config| {
         config.vulndb_path = Some(vulndb);
         config.pipeline.batch_wait = Duration::from_millis(50);
         config.pipeline.retention.every = Duration::from_millis(500);
-        config.pipeline.retention.packages = Duration::from_secs(3);
-        config.pipeline.retention.fixed_findings = Duration::from_secs(3);
+        config.pipeline.retention.packages = packages;
+        config.pipeline.retention.fixed_findings = fixed_findings;
     })
     .await;
+    Some(app)
+}
+
+async fn retention_clears_silent_assets_then_old_fixed_findings(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = (Duration::from_secs(3), Duration::from_secs(3));
+    let Some(app) = app_with_retention(backend, dir.path(), retention).await else {
+        return;
+    };
     let org = app.org_with_admin("Forgetful Co").await;
     let (_, credential) = app.enroll_agent(&org, "gone-01").await;
     let token = &org.admin_token;
@@ -1140,19 +1152,11 @@ async fn retention_clears_silent_assets_then_old_fixed_findings(backend: Backend
 /// version comes back the finding opens again: a worker remembering the deleted row
 /// (`snapshots/held.rs`) would reopen it by an id that no longer exists, and nothing would open.
 async fn a_deleted_fixed_finding_opens_again_when_its_package_returns(backend: Backend) {
-    let Some(crates) = osv("crates.io.zip") else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = (Duration::from_secs(3600), Duration::from_secs(2));
+    let Some(app) = app_with_retention(backend, dir.path(), retention).await else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let vulndb = knowledge_base(dir.path(), &[crates]);
-    let app = TestApp::spawn_with(backend, move |config| {
-        config.vulndb_path = Some(vulndb);
-        config.pipeline.batch_wait = Duration::from_millis(50);
-        config.pipeline.retention.every = Duration::from_millis(500);
-        config.pipeline.retention.packages = Duration::from_secs(3600);
-        config.pipeline.retention.fixed_findings = Duration::from_secs(2);
-    })
-    .await;
     let org = app.org_with_admin("Upgrader Co").await;
     let (_, credential) = app.enroll_agent(&org, "web-01").await;
     let token = &org.admin_token;

@@ -890,6 +890,14 @@ mod tests {
         assert!(unchanged.added.is_empty() && unchanged.removed.is_empty());
     }
 
+    /// A migrated SQLite store in `dir`.
+    async fn sqlite_store(dir: &std::path::Path) -> Store {
+        let location = crate::DatabaseLocation::SqliteFile(dir.join("zerotrace.db"));
+        let (store, _) = Store::open(&location).await.expect("open");
+        store.migrate(1).await.expect("migrate");
+        store
+    }
+
     /// An organization with one enrolled agent: its scope and the agent's id.
     async fn org_with_agent(store: &Store, slug: &str) -> (OrgScope, AgentId) {
         let org = store
@@ -929,9 +937,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_batch_names_the_reports_whose_organization_committed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let location = crate::DatabaseLocation::SqliteFile(dir.path().join("batch.db"));
-        let (store, _) = Store::open(&location).await.expect("open");
-        store.migrate(1).await.expect("migrate");
+        let store = sqlite_store(dir.path()).await;
         // Organization ids grow with creation, and groups apply in organization order. The
         // first organization has enough reports for a transaction of its own.
         let first = store
@@ -1003,9 +1009,7 @@ mod tests {
     #[tokio::test]
     async fn remembered_findings_equal_the_rows_each_report_leaves() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let location = crate::DatabaseLocation::SqliteFile(dir.path().join("held.db"));
-        let (store, _) = Store::open(&location).await.expect("open");
-        store.migrate(1).await.expect("migrate");
+        let store = sqlite_store(dir.path()).await;
         let (scope, agent) = org_with_agent(&store, "held").await;
         let mut refreshed = want("CVE-1", "a", "2.0.0");
         refreshed.severity = crate::findings::Severity::Critical;
