@@ -21,6 +21,12 @@
 #   5. rematch: one changed advisory imported while the server runs: seconds to re-match.
 # loadgen runs on the same cores as the server, so (1) understates what the API alone could take.
 # WORKERS (default 2) sets the workers of (2)-(5); BACKENDS picks "embedded", "postgres-redis".
+#
+# The seed's own scenario (100 companies x 1,000 agents x 100 apps, each host's first inventory;
+# it needs 41,700 records/s to finish in four minutes) is phases (1)-(3) at that size, with each
+# agent's first scan spread over 240 s and the load stopped before any second one:
+#   ORGS=100 AGENTS=1000 APPS=100 DURATION=216 SCAN_INTERVAL=240 LIVE=0 benches/pipeline_throughput.sh
+# (about 25 minutes per backend: loadgen enrolls 100,000 agents for each of (1) and (3)).
 # Loopback only; every run is bounded. Needs curl, jq, python3, psql and redis-cli for postgres.
 set -euo pipefail
 binary="$(realpath "${1:-target/release/zerotrace}")"
@@ -31,6 +37,10 @@ orgs="${ORGS:-10}"
 agents="${AGENTS:-200}"
 apps="${APPS:-200}"
 duration="${DURATION:-30}"
+# How often each agent of (1) and (3) scans: every 2 s keeps the API at full load.
+scan_interval="${SCAN_INTERVAL:-2}"
+# LIVE=0 skips phases (4) and (5).
+live_phases="${LIVE:-1}"
 workers="${WORKERS:-2}"
 target="${TARGET:-50000}"
 # The live phase's scan interval: every agent reports this often, so 2,000 agents with 200
@@ -110,7 +120,7 @@ run_backend() {
 
     start_server 0 "${env[@]}"
     local accepted
-    accepted=$(loadgen "$duration" 2)
+    accepted=$(loadgen "$duration" "$scan_interval")
     local reports records
     reports=$(jq .accepted <<<"$accepted")
     records=$(jq .records_accepted <<<"$accepted")
@@ -127,7 +137,7 @@ run_backend() {
 
     start_server "$workers" "${env[@]}"
     local together together_records
-    together=$(loadgen "$duration" 2)
+    together=$(loadgen "$duration" "$scan_interval")
     # The first report went out when loadgen's sending began, after it enrolled its fleet.
     started=$(echo "$(date +%s.%N) - $(jq .duration_seconds <<<"$together")" | bc)
     together_records=$(jq .records_accepted <<<"$together")
@@ -135,8 +145,18 @@ run_backend() {
     finished=$(date +%s.%N)
     local together_seconds
     together_seconds=$(echo "$finished - $started" | bc)
-    # A fresh process, so the latency histogram holds only live reports, not earlier ones.
     stop_server
+    printf '%s\n' "== $name ($orgs orgs x $agents agents x $apps packages)"
+    printf '  accept (baseline, API only):  %8.0f records/s  (%s reports in %.0f s; inventory p50 %s ms, p99 %s ms)\n' \
+        "$(jq .records_per_second <<<"$accepted")" "$reports" "$(jq .duration_seconds <<<"$accepted")" \
+        "$(jq .latency_ms.p50 <<<"$accepted")" "$(jq .latency_ms.p99 <<<"$accepted")"
+    printf '  drain (workers, end to end):  %8.0f records/s  (%s records in %.1f s; %.2fx the accept rate)\n' \
+        "$(echo "$records / $drain_seconds" | bc -l)" "$records" "$drain_seconds" \
+        "$(echo "($records / $drain_seconds) / $(jq .records_per_second <<<"$accepted")" | bc -l)"
+    printf '  together (API + workers):     %8.0f records/s  (%s records sent for %s s, all committed in %.1f s)\n' \
+        "$(echo "$together_records / $together_seconds" | bc -l)" "$together_records" "$duration" "$together_seconds"
+    [ "$live_phases" = 1 ] || return 0
+    # A fresh process, so the latency histogram holds only live reports, not earlier ones.
     start_server "$workers" "${env[@]}"
 
     local live live_lag
@@ -177,15 +197,6 @@ EOF
     changed=$(jq -cR 'fromjson? | select(.fields.message == "knowledge base reloaded") | .fields.packages' "$work/serve.log" 2>/dev/null | tail -1)
     stop_server
 
-    printf '%s\n' "== $name ($orgs orgs x $agents agents x $apps packages)"
-    printf '  accept (baseline, API only):  %8.0f records/s  (%s reports in %.0f s; inventory p50 %s ms, p99 %s ms)\n' \
-        "$(jq .records_per_second <<<"$accepted")" "$reports" "$(jq .duration_seconds <<<"$accepted")" \
-        "$(jq .latency_ms.p50 <<<"$accepted")" "$(jq .latency_ms.p99 <<<"$accepted")"
-    printf '  drain (workers, end to end):  %8.0f records/s  (%s records in %.1f s; %.2fx the accept rate)\n' \
-        "$(echo "$records / $drain_seconds" | bc -l)" "$records" "$drain_seconds" \
-        "$(echo "($records / $drain_seconds) / $(jq .records_per_second <<<"$accepted")" | bc -l)"
-    printf '  together (API + workers):     %8.0f records/s  (%s records sent for %s s, all committed in %.1f s)\n' \
-        "$(echo "$together_records / $together_seconds" | bc -l)" "$together_records" "$duration" "$together_seconds"
     printf '  live: report -> findings, changed inventory p50 %.3f s, p95 %.3f s; first inventory p50 %.3f s, p95 %.3f s\n' \
         "$change_p50" "$change_p95" "$first_p50" "$first_p95"
     printf '        (%s reports in %s s at %.0f records/s, every agent every %s s; inventory p50 %s ms, p99 %s ms;\n' \

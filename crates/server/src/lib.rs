@@ -7,6 +7,7 @@
 
 mod auth;
 mod bootstrap;
+pub mod check_ins;
 pub mod config;
 mod error;
 pub mod events;
@@ -33,6 +34,7 @@ pub use config::ServerConfig;
 
 use auth::Authenticator;
 use auth::jwt::JwtKeys;
+use check_ins::CheckIns;
 use events::EventBus;
 use ingest_limit::IngestLimiter;
 use pipeline::knowledge::{Knowledge, KnowledgeError};
@@ -64,6 +66,7 @@ pub struct Server {
     router: axum::Router,
     store: Store,
     pipeline: Arc<PipelineContext>,
+    check_ins: Arc<CheckIns>,
     reloads: mpsc::Receiver<ReloadRequest>,
     /// Set when this start created the platform administrator.
     pub initial_admin: Option<InitialAdmin>,
@@ -157,8 +160,10 @@ impl Server {
                     address: config.listen,
                     source,
                 })?;
+        let check_ins = Arc::new(CheckIns::new(store.clone(), events.clone()));
         let state = AppState {
             store: store.clone(),
+            check_ins: check_ins.clone(),
             authenticator: Arc::new(Authenticator::new(store.clone(), authority, jwt)),
             limiter,
             ingest_limiter,
@@ -175,6 +180,7 @@ impl Server {
             router: routes::router(state),
             store,
             pipeline,
+            check_ins,
             reloads,
             initial_admin,
         })
@@ -191,7 +197,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let tasks = pipeline::spawn(self.pipeline.clone(), &stopped, self.reloads);
+        let mut tasks = pipeline::spawn(self.pipeline.clone(), &stopped, self.reloads);
+        tasks.push(tokio::spawn(check_ins::run(
+            self.check_ins,
+            stopped.clone(),
+        )));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -7,6 +7,7 @@ use zerotrace_queue::AnyQueue;
 use zerotrace_store::Store;
 
 use crate::auth::Authenticator;
+use crate::check_ins::CheckIns;
 use crate::config::ServerConfig;
 use crate::events::EventBus;
 use crate::ingest_limit::IngestLimiter;
@@ -19,6 +20,8 @@ use crate::rate_limit::AttemptLimiter;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Heartbeats waiting to be written.
+    pub check_ins: Arc<CheckIns>,
     pub authenticator: Arc<Authenticator>,
     pub limiter: Arc<AttemptLimiter>,
     pub ingest_limiter: Arc<IngestLimiter>,

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{Actor, AuditEntry};
 use crate::credentials::PresentedCredential;
+use crate::db::EnterScope;
 use crate::{AgentId, EnrollmentTokenId, OrgId, OrgScope, Page, Result, Store};
 
 /// What an agent says about its host when it enrolls.
@@ -122,42 +123,55 @@ impl Store {
         }))
     }
 
-    /// Records that the agent checked in, with the agent version it runs now and, when it
-    /// measured them, its own CPU and memory use. Says whether it was offline until now.
-    pub async fn record_heartbeat(
+    /// Records agents' check-ins (heartbeats), several organizations' at once, in one
+    /// transaction: each agent's last seen time, the agent version it runs now and, when it
+    /// measured them, its own CPU and memory use. Returns the agents that were offline until now.
+    /// A revoked agent's check-in is dropped.
+    pub async fn record_check_ins(
         &self,
-        scope: OrgScope,
-        id: AgentId,
-        check_in: &CheckIn<'_>,
-    ) -> Result<Option<(Agent, bool)>> {
-        Ok(scoped!(self, scope, Write, |tx| {
-            let was_online: Option<bool> = sqlx::query_scalar(
-                "SELECT online FROM agents WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
-            )
-            .bind(scope.org_id())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match was_online {
-                None => None,
-                Some(was_online) => sqlx::query_as::<_, Agent>(concat!(
-                    "UPDATE agents SET last_seen_at = $3, agent_version = $4, cpu_percent = $5,
-                         rss_bytes = $6, online = $7
-                     WHERE org_id = $1 AND id = $2 RETURNING ",
-                    agent_columns!()
-                ))
-                .bind(scope.org_id())
-                .bind(id)
-                .bind(OffsetDateTime::now_utc())
-                .bind(check_in.agent_version)
-                .bind(check_in.cpu_percent)
-                .bind(check_in.rss_bytes)
-                .bind(true)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|agent| (agent, !was_online)),
+        check_ins: &[(OrgScope, Vec<CheckIn>)],
+    ) -> Result<Vec<Agent>> {
+        let mut back_online = Vec::new();
+        global!(self, Write, |tx| {
+            for (scope, agents) in check_ins {
+                let scope = *scope;
+                tx.enter(scope).await?;
+                for chunk in agents.chunks(crate::snapshots::INSERT_CHUNK) {
+                    let mut offline = sqlx::QueryBuilder::new(concat!(
+                        "SELECT ",
+                        agent_columns!(),
+                        " FROM agents WHERE org_id = "
+                    ));
+                    offline.push_bind(scope.org_id());
+                    offline.push(" AND NOT online AND revoked_at IS NULL AND id IN (");
+                    let mut ids = offline.separated(", ");
+                    for check_in in chunk {
+                        ids.push_bind(check_in.agent_id);
+                    }
+                    offline.push(")");
+                    let returning: Vec<Agent> =
+                        offline.build_query_as().fetch_all(&mut *tx).await?;
+                    back_online.extend(returning);
+                }
+                for check_in in agents {
+                    sqlx::query(
+                        "UPDATE agents SET last_seen_at = $3, agent_version = $4, cpu_percent = $5,
+                             rss_bytes = $6, online = $7
+                         WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(scope.org_id())
+                    .bind(check_in.agent_id)
+                    .bind(check_in.at)
+                    .bind(&check_in.agent_version)
+                    .bind(check_in.cpu_percent)
+                    .bind(check_in.rss_bytes)
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
-        }))
+        });
+        Ok(back_online)
     }
 
     /// Marks the agents silent since `silent_since` offline and returns them (each only once,
@@ -184,10 +198,12 @@ impl Store {
     }
 }
 
-/// What a heartbeat carries.
-#[derive(Clone, Copy, Debug)]
-pub struct CheckIn<'a> {
-    pub agent_version: &'a str,
+/// What an agent's heartbeat says, and when it arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckIn {
+    pub agent_id: AgentId,
+    pub at: OffsetDateTime,
+    pub agent_version: String,
     /// Percent of one core since the previous heartbeat.
     pub cpu_percent: Option<f64>,
     pub rss_bytes: Option<i64>,

@@ -18,7 +18,6 @@ use zerotrace_store::enrollment::{EnrollOutcome, EnrollRefusal};
 
 use crate::auth::{AgentCaller, Manage, OrgAccess, Read};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::events::{Event, EventKind};
 use crate::fields::{HostField, Text};
 use crate::json::ValidJson;
 use crate::routes::{Ids, Paged, Pagination, timestamp};
@@ -219,26 +218,16 @@ async fn heartbeat(
             i64::try_from(rss).map_err(|_| ApiError::invalid_request("rss_bytes: too large"))
         })
         .transpose()?;
-    let check_in = CheckIn {
-        agent_version: request.agent_version.as_str(),
-        cpu_percent: request.cpu_percent,
-        rss_bytes,
-    };
-    let (agent_row, back_online) = state
-        .store
-        .record_heartbeat(agent.scope, agent.agent_id, &check_in)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if back_online {
-        state.events.publish(Event::new(
-            agent.scope.org_id(),
-            EventKind::AgentStatus {
-                agent_id: agent_row.id.0,
-                hostname: agent_row.hostname,
-                status: "online".into(),
-            },
-        ));
-    }
+    state.check_ins.record(
+        agent.scope,
+        CheckIn {
+            agent_id: agent.agent_id,
+            at: OffsetDateTime::now_utc(),
+            agent_version: request.agent_version.as_str().to_owned(),
+            cpu_percent: request.cpu_percent,
+            rss_bytes,
+        },
+    );
     Ok(Json(HeartbeatResponse {
         heartbeat_interval_secs: state.config.heartbeat_interval.whole_seconds(),
     }))

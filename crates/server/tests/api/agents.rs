@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, host_facts};
+use crate::support::{Backend, TestApp, eventually, host_facts};
 
 backend_tests!(
     enrolled_agent_heartbeats_until_revoked,
@@ -16,24 +16,30 @@ async fn enrolled_agent_heartbeats_until_revoked(backend: Backend) {
     let (agent_id, credential) = app.enroll_agent(&org, "web-01").await;
     assert!(credential.starts_with("ztd_"));
 
-    let (status, beat) = app
-        .post(
-            "/api/v1/agents/heartbeat",
-            Some(&credential),
-            json!({"agent_version": "0.1.1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{beat}");
-    assert_eq!(beat["heartbeat_interval_secs"], 60);
-
-    let (status, agent) = app
-        .get(&format!("/api/v1/agents/{agent_id}"), &org.admin_token)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    // Heartbeats are written behind; the last one's version and measurements are what stays.
+    for version in ["0.1.1", "0.1.2", "0.1.3"] {
+        let (status, beat) = app
+            .post(
+                "/api/v1/agents/heartbeat",
+                Some(&credential),
+                json!({"agent_version": version, "cpu_percent": 1.5, "rss_bytes": 4096}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{beat}");
+        assert_eq!(beat["heartbeat_interval_secs"], 60);
+    }
+    let agent = eventually("the heartbeat's version written", async || {
+        let (status, agent) = app
+            .get(&format!("/api/v1/agents/{agent_id}"), &org.admin_token)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        (agent["agent_version"] == "0.1.3").then_some(agent)
+    })
+    .await;
     assert_eq!(agent["hostname"], "web-01");
     assert_eq!(
-        agent["agent_version"], "0.1.1",
-        "the heartbeat updates the version"
+        (agent["cpu_percent"].as_f64(), agent["rss_bytes"].as_i64()),
+        (Some(1.5), Some(4096))
     );
     assert_eq!(agent["status"], "online");
 

@@ -386,6 +386,22 @@ pub fn access_token(tokens: &Value) -> String {
         .to_owned()
 }
 
+/// Asks `check` every 50 ms until it answers `Some`, for at most 10 s (then panics, naming `what`):
+/// for what the server writes behind, such as heartbeats.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub fn host_facts(token: &str, hostname: &str) -> Value {
     json!({
         "token": token,
