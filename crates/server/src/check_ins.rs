@@ -121,3 +121,48 @@ pub async fn run(check_ins: std::sync::Arc<CheckIns>, mut shutdown: watch::Recei
         tracing::warn!(%error, "the last heartbeats were not written before shutdown");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+    use zerotrace_store::DatabaseLocation;
+
+    use super::*;
+
+    fn check_in(agent: AgentId, version: &str) -> CheckIn {
+        CheckIn {
+            agent_id: agent,
+            at: OffsetDateTime::now_utc(),
+            agent_version: version.to_owned(),
+            cpu_percent: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_keeps_every_agents_latest_check_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = DatabaseLocation::SqliteFile(dir.path().join("zerotrace.db"));
+        let (store, authority) = Store::open(&location).await.expect("open");
+        store.migrate(1).await.expect("migrate");
+        // A closed store fails every write, as a lost database would.
+        store.close().await;
+        let check_ins = CheckIns::new(store, EventBus::new());
+        let scope = authority.scope(OrgId(Uuid::now_v7()));
+        let (first, second) = (AgentId(Uuid::now_v7()), AgentId(Uuid::now_v7()));
+        check_ins.record(scope, check_in(first, "0.1.0"));
+        check_ins.record(scope, check_in(first, "0.2.0"));
+        check_ins.record(scope, check_in(second, "0.1.0"));
+
+        check_ins.flush().await.expect_err("the store is closed");
+
+        let pending = check_ins.lock();
+        let mut kept: Vec<(AgentId, &str)> = pending
+            .values()
+            .map(|(_, c)| (c.agent_id, c.agent_version.as_str()))
+            .collect();
+        kept.sort();
+        assert_eq!(kept, [(first, "0.2.0"), (second, "0.1.0")]);
+    }
+}
