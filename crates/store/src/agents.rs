@@ -208,3 +208,57 @@ pub struct CheckIn {
     pub cpu_percent: Option<f64>,
     pub rss_bytes: Option<i64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{org_with_agent, sqlite_store};
+
+    fn check_in(agent: AgentId, version: &str) -> CheckIn {
+        CheckIn {
+            agent_id: agent,
+            at: OffsetDateTime::now_utc(),
+            agent_version: version.to_owned(),
+            cpu_percent: Some(1.0),
+            rss_bytes: Some(1024),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_check_in_reaches_only_its_own_organizations_agent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite_store(dir.path()).await;
+        let (ours, our_agent) = org_with_agent(&store, "ours").await;
+        let (theirs, their_agent) = org_with_agent(&store, "theirs").await;
+
+        // Their agent's id under our scope: nothing of theirs changes.
+        let back = store
+            .record_check_ins(&[(
+                ours,
+                vec![check_in(our_agent, "2.0.0"), check_in(their_agent, "6.6.6")],
+            )])
+            .await
+            .expect("written");
+        assert!(
+            back.is_empty(),
+            "both were online since enrollment: {back:?}"
+        );
+        let mine = store.get_agent(ours, our_agent).await.expect("read");
+        assert_eq!(mine.map(|a| a.agent_version).as_deref(), Some("2.0.0"));
+        let other = store
+            .get_agent(theirs, their_agent)
+            .await
+            .expect("read")
+            .expect("their agent");
+        assert_eq!(other.agent_version, "test");
+        assert_eq!(other.cpu_percent, None);
+        assert!(
+            store
+                .get_agent(ours, their_agent)
+                .await
+                .expect("read")
+                .is_none(),
+            "their agent is not visible in our scope"
+        );
+    }
+}

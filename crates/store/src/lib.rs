@@ -35,6 +35,8 @@ pub mod sessions;
 pub mod snapshots;
 pub mod retention;
 pub mod settings;
+#[cfg(test)]
+mod test_support;
 pub mod users;
 
 pub use db::{DatabaseLocation, Store};
