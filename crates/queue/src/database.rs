@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::Notify;
 
 use crate::{
@@ -188,9 +186,15 @@ fn lease_sql(count: usize) -> String {
     )
 }
 
-fn ack_sql(count: usize) -> String {
+/// On SQLite the table is named `NOT INDEXED`, so the ids are looked up by rowid. Without
+/// statistics SQLite costs `topic = ?` on the key index as a few rows, and from three ids on it
+/// chose to scan that index (every message of the topic) over the lookups: with the seed's
+/// backlog of 90,000 reports an ack of 128 took 28 ms instead of 3 ms, and acks were 14% of the
+/// embedded pipeline's statement time.
+fn ack_sql(count: usize, pg: bool) -> String {
     format!(
-        "DELETE FROM queue_messages WHERE topic = $1 AND id IN ({}) RETURNING id, msg_key",
+        "DELETE FROM queue_messages{} WHERE topic = $1 AND id IN ({}) RETURNING id, msg_key",
+        if pg { "" } else { " NOT INDEXED" },
         placeholders(2, count)
     )
 }
@@ -354,21 +358,10 @@ impl DatabaseQueue {
                         source,
                     })?;
                 }
-                let connect = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10));
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(8)
-                        .connect_with(connect)
-                        .await?,
-                )
+                Pool::Sqlite(zerotrace_dbconn::connect_sqlite(path, 8).await?)
             }
             DatabaseTarget::Postgres(url) => {
-                Pool::Postgres(zerotrace_pgconn::connect(url, "zerotrace-queue", 8).await?)
+                Pool::Postgres(zerotrace_dbconn::connect_postgres(url, "zerotrace-queue", 8).await?)
             }
         };
         let queue = DatabaseQueue {
@@ -600,8 +593,9 @@ impl Queue for DatabaseQueue {
         let ids = ids.iter().map(row_id).collect::<Result<Vec<_>, _>>()?;
         let mut removed_any = false;
         for chunk in ids.chunks(MAX_BATCH) {
-            let removed = transaction!(self, |tx| {
-                let mut delete = sqlx::query_as(AssertSqlSafe(ack_sql(chunk.len()))).bind(topic);
+            let removed = transaction!(self, |tx, pg| {
+                let mut delete =
+                    sqlx::query_as(AssertSqlSafe(ack_sql(chunk.len(), pg))).bind(topic);
                 for id in chunk {
                     delete = delete.bind(id);
                 }
@@ -708,5 +702,53 @@ impl Queue for DatabaseQueue {
             in_flight: count(in_flight),
             dead: count(dead),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for an ack of `count` messages on a queue holding a few hundred.
+    async fn sqlite_ack_plan(count: usize) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = DatabaseQueue::open(
+            &DatabaseTarget::SqliteFile(dir.path().join("queue.db")),
+            QueueOptions::default(),
+        )
+        .await
+        .expect("open");
+        for n in 0..300 {
+            queue
+                .enqueue("inventory", &format!("agent-{n}"), b"report")
+                .await
+                .expect("enqueue");
+        }
+        let Pool::Sqlite(pool) = &queue.inner.pool else {
+            panic!("a file target opens SQLite");
+        };
+        let plan = format!("EXPLAIN QUERY PLAN {}", ack_sql(count, false));
+        let mut explain =
+            sqlx::query_as::<_, (i64, i64, i64, String)>(AssertSqlSafe(plan)).bind("inventory");
+        for id in 0..count {
+            explain = explain.bind(id as i64);
+        }
+        let steps = explain.fetch_all(pool).await.expect("explain");
+        steps
+            .into_iter()
+            .map(|(.., step)| step)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_ack_looks_its_messages_up_by_rowid() {
+        for count in [1, 3, MAX_BATCH] {
+            let plan = sqlite_ack_plan(count).await;
+            assert!(
+                plan.contains("USING INTEGER PRIMARY KEY") && !plan.contains("INDEX"),
+                "an ack of {count} plans: {plan}"
+            );
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Enrolled agents (devices) and their credentials.
 
+use sqlx::{Postgres, Sqlite, Transaction};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::audit::{Actor, AuditEntry};
 use crate::credentials::PresentedCredential;
@@ -136,39 +138,7 @@ impl Store {
             for (scope, agents) in check_ins {
                 let scope = *scope;
                 tx.enter(scope).await?;
-                for chunk in agents.chunks(crate::snapshots::INSERT_CHUNK) {
-                    let mut offline = sqlx::QueryBuilder::new(concat!(
-                        "SELECT ",
-                        agent_columns!(),
-                        " FROM agents WHERE org_id = "
-                    ));
-                    offline.push_bind(scope.org_id());
-                    offline.push(" AND NOT online AND revoked_at IS NULL AND id IN (");
-                    let mut ids = offline.separated(", ");
-                    for check_in in chunk {
-                        ids.push_bind(check_in.agent_id);
-                    }
-                    offline.push(")");
-                    let returning: Vec<Agent> =
-                        offline.build_query_as().fetch_all(&mut *tx).await?;
-                    back_online.extend(returning);
-                }
-                for check_in in agents {
-                    sqlx::query(
-                        "UPDATE agents SET last_seen_at = $3, agent_version = $4, cpu_percent = $5,
-                             rss_bytes = $6, online = $7
-                         WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(scope.org_id())
-                    .bind(check_in.agent_id)
-                    .bind(check_in.at)
-                    .bind(&check_in.agent_version)
-                    .bind(check_in.cpu_percent)
-                    .bind(check_in.rss_bytes)
-                    .bind(true)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                back_online.extend(tx.write_check_ins(scope, agents).await?);
             }
         });
         Ok(back_online)
@@ -207,6 +177,101 @@ pub struct CheckIn {
     /// Percent of one core since the previous heartbeat.
     pub cpu_percent: Option<f64>,
     pub rss_bytes: Option<i64>,
+}
+
+/// One backend's writes of an organization's check-ins, inside a transaction pointed at it.
+trait CheckInRows {
+    /// Records the check-ins and returns the agents among them that were offline until now.
+    fn write_check_ins(
+        &mut self,
+        scope: OrgScope,
+        check_ins: &[CheckIn],
+    ) -> impl Future<Output = Result<Vec<Agent>>> + Send;
+}
+
+impl CheckInRows for Transaction<'_, Sqlite> {
+    async fn write_check_ins(
+        &mut self,
+        scope: OrgScope,
+        check_ins: &[CheckIn],
+    ) -> Result<Vec<Agent>> {
+        let mut back_online = Vec::new();
+        for chunk in check_ins.chunks(crate::snapshots::INSERT_CHUNK) {
+            let mut offline = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE org_id = "
+            ));
+            offline.push_bind(scope.org_id());
+            offline.push(" AND NOT online AND revoked_at IS NULL AND id IN (");
+            let mut ids = offline.separated(", ");
+            for check_in in chunk {
+                ids.push_bind(check_in.agent_id);
+            }
+            offline.push(")");
+            let returning: Vec<Agent> = offline.build_query_as().fetch_all(&mut **self).await?;
+            back_online.extend(returning);
+        }
+        for check_in in check_ins {
+            sqlx::query(
+                "UPDATE agents SET last_seen_at = $3, agent_version = $4, cpu_percent = $5,
+                     rss_bytes = $6, online = $7
+                 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+            )
+            .bind(scope.org_id())
+            .bind(check_in.agent_id)
+            .bind(check_in.at)
+            .bind(&check_in.agent_version)
+            .bind(check_in.cpu_percent)
+            .bind(check_in.rss_bytes)
+            .bind(true)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(back_online)
+    }
+}
+
+/// On PostgreSQL an organization's check-ins are two statements over arrays, whatever their
+/// number: a round trip per heartbeat was most of what writing them cost.
+impl CheckInRows for Transaction<'_, Postgres> {
+    async fn write_check_ins(
+        &mut self,
+        scope: OrgScope,
+        check_ins: &[CheckIn],
+    ) -> Result<Vec<Agent>> {
+        let ids: Vec<Uuid> = check_ins.iter().map(|c| c.agent_id.0).collect();
+        let back_online: Vec<Agent> = sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE org_id = $1 AND NOT online AND revoked_at IS NULL AND id = ANY($2)"
+        ))
+        .bind(scope.org_id())
+        .bind(&ids)
+        .fetch_all(&mut **self)
+        .await?;
+        sqlx::query(
+            "UPDATE agents a SET last_seen_at = u.at, agent_version = u.agent_version,
+                 cpu_percent = u.cpu_percent, rss_bytes = u.rss_bytes, online = TRUE
+             FROM UNNEST($2::uuid[], $3::timestamptz[], $4::text[], $5::float8[], $6::int8[])
+                 AS u (id, at, agent_version, cpu_percent, rss_bytes)
+             WHERE a.org_id = $1 AND a.id = u.id AND a.revoked_at IS NULL",
+        )
+        .bind(scope.org_id())
+        .bind(&ids)
+        .bind(check_ins.iter().map(|c| c.at).collect::<Vec<_>>())
+        .bind(
+            check_ins
+                .iter()
+                .map(|c| c.agent_version.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(check_ins.iter().map(|c| c.cpu_percent).collect::<Vec<_>>())
+        .bind(check_ins.iter().map(|c| c.rss_bytes).collect::<Vec<_>>())
+        .execute(&mut **self)
+        .await?;
+        Ok(back_online)
+    }
 }
 
 #[cfg(test)]

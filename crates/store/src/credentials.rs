@@ -92,12 +92,14 @@ impl PresentedCredential {
         })
     }
 
+    /// The hash the store keeps of this credential's secret.
+    pub fn secret_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.secret).into()
+    }
+
     /// Whether this credential's secret hashes to `stored_hash`, compared in constant time.
     pub fn matches(&self, stored_hash: &[u8]) -> bool {
-        Sha256::digest(self.secret)
-            .as_slice()
-            .ct_eq(stored_hash)
-            .into()
+        self.secret_hash().as_slice().ct_eq(stored_hash).into()
     }
 }
 

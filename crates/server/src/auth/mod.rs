@@ -15,10 +15,12 @@ pub mod jwt;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use moka::sync::Cache;
 use zerotrace_store::api_keys::{ApiScope, ApiScopes};
 use zerotrace_store::audit::Actor;
 use zerotrace_store::credentials::{CredentialKind, PresentedCredential};
@@ -28,11 +30,31 @@ use zerotrace_store::{AgentId, ApiKeyId, OrgId, OrgScope, ScopeAuthority, Store,
 use crate::error::ApiError;
 use jwt::JwtKeys;
 
+/// How long a verified device credential is trusted without asking the store again. Agents
+/// call every few seconds (heartbeats, inventories), and on PostgreSQL the lookup was a
+/// transaction of its own on every call. A revocation through this server takes effect at once
+/// ([`Authenticator::forget_device`]); one through another server sharing the database, within
+/// this long.
+const VERIFIED_DEVICE_TTL: Duration = Duration::from_secs(10);
+
+/// Verified device credentials kept at most: an entry is small (ids, a hash, the hostname), so
+/// this covers the seed's 100,000 agents in a few tens of MiB.
+const VERIFIED_DEVICES_MAX: u64 = 200_000;
+
+/// A device credential the store verified lately: the agent it names and its secret's hash.
+#[derive(Clone)]
+struct VerifiedDevice {
+    secret_hash: [u8; 32],
+    org_id: OrgId,
+    hostname: String,
+}
+
 /// Verifies credentials and mints organization scopes.
 pub struct Authenticator {
     store: Store,
     authority: Arc<ScopeAuthority>,
     pub jwt: JwtKeys,
+    verified_devices: Cache<AgentId, VerifiedDevice>,
 }
 
 /// An authenticated caller.
@@ -85,7 +107,49 @@ impl Authenticator {
             store,
             authority,
             jwt,
+            verified_devices: Cache::builder()
+                .max_capacity(VERIFIED_DEVICES_MAX)
+                .time_to_live(VERIFIED_DEVICE_TTL)
+                .build(),
         }
+    }
+
+    /// Stops trusting an agent's credential without asking the store (it was revoked).
+    pub fn forget_device(&self, agent: AgentId) {
+        self.verified_devices.invalidate(&agent);
+    }
+
+    /// The agent a device credential names, from the verified cache or else the store.
+    async fn verify_device(
+        &self,
+        presented: &PresentedCredential,
+    ) -> Result<Option<Principal>, ApiError> {
+        let agent_id = AgentId(presented.id);
+        let verified = match self.verified_devices.get(&agent_id) {
+            Some(verified) if verified.org_id.0 == presented.org => Some(verified),
+            _ => None,
+        };
+        let verified = match verified {
+            // A wrong secret for a cached agent is refused here, as the store would refuse it.
+            Some(verified) => presented.matches(&verified.secret_hash).then_some(verified),
+            None => match self.store.verify_device(presented).await? {
+                Some(agent) => {
+                    let verified = VerifiedDevice {
+                        secret_hash: presented.secret_hash(),
+                        org_id: agent.org_id,
+                        hostname: agent.hostname,
+                    };
+                    self.verified_devices.insert(agent_id, verified.clone());
+                    Some(verified)
+                }
+                None => None,
+            },
+        };
+        Ok(verified.map(|verified| Principal::Agent {
+            agent_id,
+            hostname: verified.hostname,
+            scope: self.authority.scope(verified.org_id),
+        }))
     }
 
     /// The caller named by the request's bearer credential, or 401.
@@ -112,16 +176,10 @@ impl Authenticator {
             });
         }
         if let Some(presented) = PresentedCredential::parse(CredentialKind::Device, token) {
-            let agent = self
-                .store
+            return self
                 .verify_device(&presented)
                 .await?
-                .ok_or_else(ApiError::unauthorized)?;
-            return Ok(Principal::Agent {
-                agent_id: agent.id,
-                hostname: agent.hostname,
-                scope: self.authority.scope(agent.org_id),
-            });
+                .ok_or_else(ApiError::unauthorized);
         }
         let claims = self.jwt.verify(token).ok_or_else(ApiError::unauthorized)?;
         let user_id = UserId(claims.sub);

@@ -282,6 +282,7 @@ async fn revoke_agent(
         .store
         .revoke_agent(access.scope, AgentId(agent_id), access.actor)
         .await?;
+    state.authenticator.forget_device(AgentId(agent_id));
     agent
         .map(|agent| Json(AgentView::new(agent, &state)))
         .ok_or_else(|| ApiError::not_found("agent"))

@@ -49,6 +49,16 @@ async fn enrolled_agent_heartbeats_until_revoked(backend: Backend) {
         (me["kind"].as_str(), me["agent_id"].as_str()),
         (Some("agent"), Some(agent_id.as_str()))
     );
+    // The server trusts this agent's credential from its cache now: the same agent with
+    // another secret is still refused.
+    let (status, body) = app
+        .post(
+            "/api/v1/agents/heartbeat",
+            Some(&with_another_secret(&credential)),
+            json!({"agent_version": "0.1.1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     let (status, revoked) = app
         .post(
@@ -222,4 +232,12 @@ async fn agent_list_pages_with_a_cursor(backend: Backend) {
         .get("/api/v1/agents?cursor=not-a-uuid", &org.admin_token)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+/// `credential` with one character of its secret changed: same organization and agent.
+fn with_another_secret(credential: &str) -> String {
+    let mut chars: Vec<char> = credential.chars().collect();
+    let in_secret = chars.len() - 5;
+    chars[in_secret] = if chars[in_secret] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
 }

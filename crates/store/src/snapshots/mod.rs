@@ -493,33 +493,24 @@ impl Store {
         agent_id: AgentId,
         sequence: u64,
     ) -> Result<ReportCheck> {
-        Ok(scoped!(self, scope, Read, |tx| {
-            let same: Option<BatchId> = sqlx::query_scalar(
-                "SELECT batch_id FROM agent_reports
-                 WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+        let (same, latest): (Option<BatchId>, Option<i64>) = scoped!(self, scope, Read, |tx| {
+            sqlx::query_as(
+                "SELECT (SELECT batch_id FROM agent_reports
+                             WHERE org_id = $1 AND agent_id = $2 AND sequence = $3),
+                            (SELECT max(sequence) FROM agent_reports
+                             WHERE org_id = $1 AND agent_id = $2)",
             )
             .bind(scope.org_id())
             .bind(agent_id)
             .bind(to_i64(sequence))
-            .fetch_optional(&mut *tx)
-            .await?;
-            match same {
-                Some(batch) => ReportCheck::Duplicate(batch),
-                None => {
-                    let latest: Option<i64> = sqlx::query_scalar(
-                        "SELECT max(sequence) FROM agent_reports WHERE org_id = $1 AND agent_id = $2",
-                    )
-                    .bind(scope.org_id())
-                    .bind(agent_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    match latest.and_then(|l| u64::try_from(l).ok()) {
-                        Some(latest) if latest > sequence => ReportCheck::Stale { latest },
-                        _ => ReportCheck::New,
-                    }
-                }
-            }
-        }))
+            .fetch_one(&mut *tx)
+            .await?
+        });
+        Ok(match (same, latest.and_then(|l| u64::try_from(l).ok())) {
+            (Some(batch), _) => ReportCheck::Duplicate(batch),
+            (None, Some(latest)) if latest > sequence => ReportCheck::Stale { latest },
+            (None, _) => ReportCheck::New,
+        })
     }
 
     /// Records an enqueued report. Returns the batch id stored for `(agent, sequence)`: `batch`
@@ -535,10 +526,11 @@ impl Store {
     ) -> Result<BatchId> {
         let now = OffsetDateTime::now_utc();
         Ok(scoped!(self, scope, Write, |tx| {
-            sqlx::query(
+            let inserted: Option<BatchId> = sqlx::query_scalar(
                 "INSERT INTO agent_reports (org_id, agent_id, sequence, batch_id, hash, package_count, received_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (org_id, agent_id, sequence) DO NOTHING",
+                 ON CONFLICT (org_id, agent_id, sequence) DO NOTHING
+                 RETURNING batch_id",
             )
             .bind(scope.org_id())
             .bind(agent_id)
@@ -547,16 +539,22 @@ impl Store {
             .bind(hash)
             .bind(i64::try_from(package_count).unwrap_or(i64::MAX))
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            sqlx::query_scalar::<_, BatchId>(
-                "SELECT batch_id FROM agent_reports WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
-            )
-            .bind(scope.org_id())
-            .bind(agent_id)
-            .bind(to_i64(sequence))
-            .fetch_one(&mut *tx)
-            .await?
+            match inserted {
+                Some(batch) => batch,
+                None => {
+                    sqlx::query_scalar::<_, BatchId>(
+                        "SELECT batch_id FROM agent_reports
+                         WHERE org_id = $1 AND agent_id = $2 AND sequence = $3",
+                    )
+                    .bind(scope.org_id())
+                    .bind(agent_id)
+                    .bind(to_i64(sequence))
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            }
         }))
     }
 

@@ -61,10 +61,12 @@ macro_rules! insert_packages {
     };
 }
 
-/// A SQLite asset lock: a no-op UPDATE, because the transaction already holds the database's
-/// one write lock; it reads the row in the same step.
-const SQLITE_LOCK_ASSET: &str = "UPDATE assets SET last_seen_at = last_seen_at
-     WHERE org_id = $1 AND agent_id = $2
+/// Finds or creates an agent's asset on SQLite, in one statement: the transaction already holds
+/// the database's one write lock, so the no-op update of an existing row only reads it back.
+const SQLITE_LOCK_ASSET: &str =
+    "INSERT INTO assets (org_id, id, agent_id, kind, name, os, created_at, last_seen_at)
+     VALUES ($1, $2, $3, 'host', $4, $5, $6, $6)
+     ON CONFLICT (org_id, agent_id) DO UPDATE SET last_seen_at = last_seen_at
      RETURNING agent_id, id, inventory_sequence, inventory_hash";
 
 /// Finds or creates the asset of each agent and locks it until the transaction ends.
@@ -426,29 +428,15 @@ impl AssetRows for Transaction<'_, Sqlite> {
     ) -> Result<Vec<AssetState>> {
         let mut held = Vec::with_capacity(snapshots.len());
         for snapshot in snapshots {
-            let lock = || {
-                sqlx::query_as::<_, AssetState>(SQLITE_LOCK_ASSET)
-                    .bind(scope.org_id())
-                    .bind(snapshot.agent_id)
-            };
-            let state = match lock().fetch_optional(&mut **self).await? {
-                Some(state) => state,
-                None => {
-                    sqlx::query(
-                        "INSERT INTO assets (org_id, id, agent_id, kind, name, os, created_at, last_seen_at)
-                         VALUES ($1, $2, $3, 'host', $4, $5, $6, $6)",
-                    )
-                    .bind(scope.org_id())
-                    .bind(AssetId::generate())
-                    .bind(snapshot.agent_id)
-                    .bind(&snapshot.hostname)
-                    .bind(&snapshot.os)
-                    .bind(now)
-                    .execute(&mut **self)
-                    .await?;
-                    lock().fetch_one(&mut **self).await?
-                }
-            };
+            let state = sqlx::query_as::<_, AssetState>(SQLITE_LOCK_ASSET)
+                .bind(scope.org_id())
+                .bind(AssetId::generate())
+                .bind(snapshot.agent_id)
+                .bind(&snapshot.hostname)
+                .bind(&snapshot.os)
+                .bind(now)
+                .fetch_one(&mut **self)
+                .await?;
             held.push(state);
         }
         Ok(held)

@@ -11,7 +11,7 @@ fn postgres_url() -> String {
 
 #[tokio::test]
 async fn pooled_tcp_connections_have_nagle_off() {
-    let pool = zerotrace_pgconn::connect(&postgres_url(), "zerotrace-pgconn-test", 3)
+    let pool = zerotrace_dbconn::connect_postgres(&postgres_url(), "zerotrace-dbconn-test", 3)
         .await
         .expect("PostgreSQL is running (see README) or ZEROTRACE_TEST_POSTGRES names one");
     let mut held = Vec::new();
@@ -64,7 +64,7 @@ async fn sessions_plan_generically_and_keep_the_urls_options() {
             '?'
         }
     );
-    let pool = zerotrace_pgconn::connect(&url, "zerotrace-pgconn-test", 1)
+    let pool = zerotrace_dbconn::connect_postgres(&url, "zerotrace-dbconn-test", 1)
         .await
         .expect("PostgreSQL is running (see README) or ZEROTRACE_TEST_POSTGRES names one");
     let (mode, path): (String, String) =

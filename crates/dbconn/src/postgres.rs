@@ -1,4 +1,4 @@
-//! PostgreSQL connection pools as ZeroTrace opens them, for the store and the queue alike.
+//! PostgreSQL pools.
 //!
 //! Sessions use generic plans (`plan_cache_mode = force_generic_plan`). Every statement ZeroTrace
 //! runs is prepared, and most reach hash-partitioned tables through an `org_id` parameter. In
@@ -24,7 +24,7 @@ use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// A pool on `url` (`postgres://…`), named `application_name` in `pg_stat_activity`.
-pub async fn connect(
+pub async fn connect_postgres(
     url: &str,
     application_name: &str,
     max_connections: u32,
@@ -32,9 +32,14 @@ pub async fn connect(
     let options = PgConnectOptions::from_str(url)?
         .application_name(application_name)
         .options([("plan_cache_mode", "force_generic_plan")]);
+    // No liveness ping on acquire: sqlx already pings each connection when it is released, and
+    // drops a broken one there. The acquire ping only catches a connection that broke while idle
+    // (a server restart), at the price of a round trip per transaction. Without it, a request on
+    // such a connection fails once and the connection is dropped.
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
         .after_connect(|connection, _| Box::pin(disable_nagle(connection)))
         .connect_with(options)
         .await
