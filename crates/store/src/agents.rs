@@ -277,7 +277,7 @@ impl CheckInRows for Transaction<'_, Postgres> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{org_with_agent, sqlite_store};
+    use crate::test_support::{drop_postgres_schema, org_with_agent, postgres_store, sqlite_store};
 
     fn check_in(agent: AgentId, version: &str) -> CheckIn {
         CheckIn {
@@ -290,11 +290,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_check_in_reaches_only_its_own_organizations_agent() {
+    async fn a_check_in_reaches_only_its_own_organizations_agent_on_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = sqlite_store(dir.path()).await;
-        let (ours, our_agent) = org_with_agent(&store, "ours").await;
-        let (theirs, their_agent) = org_with_agent(&store, "theirs").await;
+        a_check_in_reaches_only_its_own_organizations_agent(&sqlite_store(dir.path()).await).await;
+    }
+
+    #[tokio::test]
+    async fn a_check_in_reaches_only_its_own_organizations_agent_on_postgres() {
+        let (store, schema) = postgres_store().await;
+        a_check_in_reaches_only_its_own_organizations_agent(&store).await;
+        drop_postgres_schema(store, &schema).await;
+    }
+
+    async fn a_check_in_reaches_only_its_own_organizations_agent(store: &Store) {
+        let (ours, our_agent) = org_with_agent(store, "ours").await;
+        let (theirs, their_agent) = org_with_agent(store, "theirs").await;
 
         // Their agent's id under our scope: nothing of theirs changes.
         let back = store

@@ -1,4 +1,6 @@
-//! Fixtures for the store's own tests: a migrated SQLite store, organizations and agents.
+//! Fixtures for the store's own tests: migrated SQLite and PostgreSQL stores, organizations and
+//! agents. PostgreSQL must be running (CI starts it); `ZEROTRACE_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, a role that may create schemas) points elsewhere.
 
 use crate::{AgentId, OrgScope, Store};
 
@@ -8,6 +10,42 @@ pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
     let (store, _) = Store::open(&location).await.expect("open");
     store.migrate(1).await.expect("migrate");
     store
+}
+
+/// A migrated PostgreSQL store in a new schema of its own, and the schema's name (for
+/// [`drop_postgres_schema`]).
+pub(crate) async fn postgres_store() -> (Store, String) {
+    use sqlx::Connection;
+    let admin = std::env::var("ZEROTRACE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("store_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL for the store's tests (ZEROTRACE_TEST_POSTGRES)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut connection)
+        .await
+        .expect("create schema");
+    let separator = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{separator}options=-csearch_path%3D{schema}");
+    let (store, _) = Store::open(&crate::DatabaseLocation::Postgres(url))
+        .await
+        .expect("open");
+    store.migrate(2).await.expect("migrate");
+    (store, schema)
+}
+
+/// Drops a schema made by [`postgres_store`].
+pub(crate) async fn drop_postgres_schema(store: Store, schema: &str) {
+    use sqlx::Connection;
+    store.close().await;
+    let admin = std::env::var("ZEROTRACE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut connection)
+        .await
+        .expect("drop schema");
 }
 
 /// An organization with one enrolled agent: its scope and the agent's id.
