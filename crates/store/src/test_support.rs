@@ -12,12 +12,17 @@ pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
     store
 }
 
+/// The PostgreSQL server and role the tests create their schemas with.
+fn postgres_admin_url() -> String {
+    std::env::var("ZEROTRACE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// A migrated PostgreSQL store in a new schema of its own, and the schema's name (for
 /// [`drop_postgres_schema`]).
 pub(crate) async fn postgres_store() -> (Store, String) {
     use sqlx::Connection;
-    let admin = std::env::var("ZEROTRACE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = postgres_admin_url();
     let schema = format!("store_test_{}", uuid::Uuid::new_v4().simple());
     let mut connection = sqlx::PgConnection::connect(&admin)
         .await
@@ -39,8 +44,7 @@ pub(crate) async fn postgres_store() -> (Store, String) {
 pub(crate) async fn drop_postgres_schema(store: Store, schema: &str) {
     use sqlx::Connection;
     store.close().await;
-    let admin = std::env::var("ZEROTRACE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = postgres_admin_url();
     let mut connection = sqlx::PgConnection::connect(&admin).await.expect("connect");
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut connection)
