@@ -1,4 +1,4 @@
-//! SQLite pools.
+//! SQLite files: one connection that writes, a pool that reads, a checkpointer beside them.
 //!
 //! SQLite's defaults are made for small databases; the seed's fleet writes gigabytes. Measured
 //! on the drain of the seed's first inventories (100,000 hosts, 8.98 M package records, 2
@@ -13,9 +13,14 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use tokio::sync::oneshot;
 
 /// Settings of every connection beyond WAL mode, `NORMAL` syncs and the busy timeout:
 /// - a page cache of 64 MiB per connection instead of 2 MiB;
@@ -30,9 +35,30 @@ const TUNING: [(&str, &str); 4] = [
     ("soft_heap_limit", "536870912"),
 ];
 
-/// A pool of at most `max_connections` on the SQLite file at `path` (created if missing; its
-/// folder must exist).
-pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<SqlitePool, sqlx::Error> {
+/// How often the checkpointer copies committed WAL pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// A SQLite file as ZeroTrace opens it. Cheap to clone; the checkpointer stops when the last
+/// clone is dropped.
+#[derive(Clone, Debug)]
+pub struct SqliteFile {
+    /// The connection every write transaction runs on: always the same one. SQLite empties a
+    /// connection's page cache when it finds that another connection wrote since its own last
+    /// transaction, so writers taking turns on a pool's connections all ran on a cold cache.
+    pub writer: SqlitePool,
+    /// Read-only connections.
+    pub readers: SqlitePool,
+    _checkpointer: Arc<oneshot::Sender<()>>,
+}
+
+impl SqliteFile {
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -40,14 +66,59 @@ pub async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<SqliteP
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
-    let options = TUNING.into_iter().fold(options, |options, (name, value)| {
+    TUNING.into_iter().fold(options, |options, (name, value)| {
         options.pragma(name, value)
-    });
-    SqlitePoolOptions::new()
-        .max_connections(max_connections)
+    })
+}
+
+/// Opens the SQLite file at `path` (created if missing; its folder must exist) with `readers`
+/// connections for reads, and starts its checkpointer.
+pub async fn open_sqlite(path: &Path, readers: u32) -> Result<SqliteFile, sqlx::Error> {
+    // Opened first: it creates the file and switches it to WAL, which read-only connections
+    // cannot do.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        // Kept open for good: closing it would throw its cache away.
+        .idle_timeout(None)
+        .max_lifetime(None)
         // A connection to a local file cannot go stale: the liveness ping the pool sends by
         // default would only add a hop to SQLite's thread per transaction.
         .test_before_acquire(false)
-        .connect_with(options)
-        .await
+        .connect_with(options(path))
+        .await?;
+    let readers = SqlitePoolOptions::new()
+        .max_connections(readers)
+        .test_before_acquire(false)
+        .connect_with(options(path).read_only(true).create_if_missing(false))
+        .await?;
+    let checkpointer = options(path).connect().await?;
+    let (stop, stopped) = oneshot::channel();
+    tokio::spawn(checkpoint(checkpointer, stopped));
+    Ok(SqliteFile {
+        writer,
+        readers,
+        _checkpointer: Arc::new(stop),
+    })
+}
+
+/// Copies committed WAL pages into the database file every [`CHECKPOINT_EVERY`] on a
+/// connection of its own, off the writer's path, until `stop` is dropped. The writer's own
+/// automatic checkpoint then finds little left to copy; it remains as the backstop that lets
+/// the WAL start over from its beginning.
+async fn checkpoint(mut connection: SqliteConnection, mut stop: oneshot::Receiver<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut connection)
+            .await
+        {
+            tracing::warn!(%error, "a background checkpoint failed; the writer's own checkpoints go on");
+        }
+    }
 }

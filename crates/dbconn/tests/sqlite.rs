@@ -1,34 +1,93 @@
-//! The settings every SQLite connection gets, read back from connections of a real pool.
+//! A SQLite file as `open_sqlite` opens it: the settings read back from its connections, readers
+//! that cannot write, and the checkpointer at work.
+
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+use zerotrace_dbconn::{SqliteFile, open_sqlite};
+
+async fn opened() -> (tempfile::TempDir, SqliteFile) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = open_sqlite(&dir.path().join("tuned.db"), 2)
+        .await
+        .expect("a new file opens");
+    (dir, file)
+}
+
+async fn pragma(pool: &SqlitePool, name: &str) -> String {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+        .fetch_one(pool)
+        .await
+        .expect(name);
+    row.try_get::<i64, _>(0)
+        .map(|n| n.to_string())
+        .or_else(|_| row.try_get::<String, _>(0))
+        .expect(name)
+}
 
 #[tokio::test]
-async fn every_connection_gets_the_tuned_settings() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tuned.db");
-    let pool = zerotrace_dbconn::connect_sqlite(&path, 2)
+async fn the_writer_and_every_reader_get_the_tuned_settings() {
+    let (_dir, file) = opened().await;
+    // Both readers held at once, so the second is a connection of its own.
+    let first = file.readers.acquire().await.expect("a reader");
+    let second = file.readers.acquire().await.expect("a second reader");
+    drop((first, second));
+    for pool in [&file.writer, &file.readers, &file.readers] {
+        assert_eq!(pragma(pool, "journal_mode").await, "wal");
+        assert_eq!(pragma(pool, "synchronous").await, "1", "NORMAL");
+        assert_eq!(pragma(pool, "cache_size").await, "-65536");
+        assert_eq!(pragma(pool, "wal_autocheckpoint").await, "10000");
+        assert_eq!(pragma(pool, "temp_store").await, "2", "MEMORY");
+        assert_eq!(pragma(pool, "soft_heap_limit").await, "536870912");
+        assert_eq!(pragma(pool, "foreign_keys").await, "1");
+    }
+}
+
+#[tokio::test]
+async fn readers_cannot_write() {
+    let (_dir, file) = opened().await;
+    sqlx::query("CREATE TABLE t (n INTEGER)")
+        .execute(&file.writer)
         .await
-        .expect("a pool on a new file");
-    // Two connections held at once, so the second is a connection of its own.
-    let mut first = pool.acquire().await.expect("a connection");
-    let mut second = pool.acquire().await.expect("a second connection");
-    for connection in [&mut first, &mut second] {
-        let mut read = async |pragma: &str| -> String {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {pragma}")))
-                .fetch_one(&mut **connection)
-                .await
-                .expect(pragma);
-            row.try_get::<i64, _>(0)
-                .map(|n| n.to_string())
-                .or_else(|_| row.try_get::<String, _>(0))
-                .expect(pragma)
-        };
-        assert_eq!(read("journal_mode").await, "wal");
-        assert_eq!(read("synchronous").await, "1", "NORMAL");
-        assert_eq!(read("cache_size").await, "-65536");
-        assert_eq!(read("wal_autocheckpoint").await, "10000");
-        assert_eq!(read("temp_store").await, "2", "MEMORY");
-        assert_eq!(read("soft_heap_limit").await, "536870912");
-        assert_eq!(read("foreign_keys").await, "1");
+        .expect("the writer writes");
+    let refused = sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&file.readers)
+        .await
+        .expect_err("a reader must not write");
+    assert!(
+        refused.to_string().contains("readonly"),
+        "refused for another reason: {refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_checkpointer_copies_the_wal_into_the_file_behind_the_writer() {
+    let (dir, file) = opened().await;
+    sqlx::query("CREATE TABLE t (payload BLOB)")
+        .execute(&file.writer)
+        .await
+        .expect("create");
+    // 4 MiB: far below the writer's own checkpoint at 10,000 pages (40 MiB), so only the
+    // checkpointer moves these pages from the WAL into the database file.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1024)
+         INSERT INTO t SELECT randomblob(4096) FROM n",
+    )
+    .execute(&file.writer)
+    .await
+    .expect("insert");
+    let database = dir.path().join("tuned.db");
+    let since = Instant::now();
+    loop {
+        let size = std::fs::metadata(&database).expect("the file").len();
+        if size >= 4 << 20 {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the database file holds {size} bytes 10 s after the commit: nothing checkpointed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

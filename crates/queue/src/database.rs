@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::Notify;
+use zerotrace_dbconn::SqliteFile;
 
 use crate::{
     DatabaseTarget, DeadLetter, Delivery, DeliveryId, MAX_BATCH, Queue, QueueError, QueueOptions,
@@ -228,7 +228,7 @@ struct Inner {
 }
 
 enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteFile),
     Postgres(PgPool),
 }
 
@@ -252,14 +252,14 @@ macro_rules! transaction {
     };
     ($queue:expr, |$tx:ident, $pg:ident| $body:expr) => {
         match &$queue.inner.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(file) => {
                 let _turn =
                     tokio::time::timeout(WRITE_TURN_TIMEOUT, $queue.inner.sqlite_writer.lock())
                         .await
                         .map_err(|_| QueueError::Busy {
                             waited: WRITE_TURN_TIMEOUT,
                         })?;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut $tx = file.writer.begin_with("BEGIN IMMEDIATE").await?;
                 let $pg = false;
                 let output = $body;
                 $tx.commit().await?;
@@ -280,7 +280,10 @@ macro_rules! transaction {
 macro_rules! on_pool {
     ($queue:expr, |$pool:ident| $body:expr) => {
         match &$queue.inner.pool {
-            Pool::Sqlite($pool) => $body,
+            Pool::Sqlite(file) => {
+                let $pool = &file.readers;
+                $body
+            }
             Pool::Postgres($pool) => $body,
         }
     };
@@ -358,7 +361,7 @@ impl DatabaseQueue {
                         source,
                     })?;
                 }
-                Pool::Sqlite(zerotrace_dbconn::connect_sqlite(path, 8).await?)
+                Pool::Sqlite(zerotrace_dbconn::open_sqlite(path, 8).await?)
             }
             DatabaseTarget::Postgres(url) => {
                 Pool::Postgres(zerotrace_dbconn::connect_postgres(url, "zerotrace-queue", 8).await?)
@@ -724,7 +727,7 @@ mod tests {
                 .await
                 .expect("enqueue");
         }
-        let Pool::Sqlite(pool) = &queue.inner.pool else {
+        let Pool::Sqlite(file) = &queue.inner.pool else {
             panic!("a file target opens SQLite");
         };
         let plan = format!("EXPLAIN QUERY PLAN {}", ack_sql(count, false));
@@ -733,7 +736,7 @@ mod tests {
         for id in 0..count {
             explain = explain.bind(id as i64);
         }
-        let steps = explain.fetch_all(pool).await.expect("explain");
+        let steps = explain.fetch_all(&file.readers).await.expect("explain");
         steps
             .into_iter()
             .map(|(.., step)| step)

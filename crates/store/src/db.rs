@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use zerotrace_dbconn::SqliteFile;
 
 use crate::{OrgScope, Result, ScopeAuthority, StoreError};
 
@@ -63,20 +63,16 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// The embedded database: its pool, and the turn that this process's writers take before they
-/// begin. SQLite has one writer at a time; a second `BEGIN IMMEDIATE` would poll the lock with
-/// sleeps of up to 100 ms (its busy handler), so under load writers would idle while the lock was
-/// free and an API request could wait behind several sleeps. Taking turns in process first makes
-/// writers queue in order and start the moment the lock is free; the busy timeout remains for
-/// other processes (`zerotrace org create` while the server runs).
-///
-/// A worker's batch holds the lock for hundreds of milliseconds, an API request's write for one.
-/// Batches first queue among themselves (`batch_line`), so at most one batch waits for the turn
-/// at a time and the short writes that arrive during a batch go before the next one: a request
-/// waits for the rest of one batch, not for two.
+/// The embedded database: its file (one writer connection, read-only readers), and the turn that
+/// this process's writers take before they begin on the writer connection. The turn decides the
+/// order in which they get it: a worker's batch holds it for tens of milliseconds, an API
+/// request's write for one. Batches first queue among themselves (`batch_line`), so at most one
+/// batch waits for the turn at a time and the short writes that arrive during a batch go before
+/// the next one: a request waits for the rest of one batch, not for two. SQLite's busy timeout
+/// remains for other processes (`zerotrace org create` while the server runs).
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteDb {
-    pub(crate) pool: SqlitePool,
+    pub(crate) file: SqliteFile,
     writer: Arc<Mutex<()>>,
     batch_line: Arc<Mutex<()>>,
 }
@@ -174,7 +170,7 @@ impl Store {
                     })?;
                 }
                 Pool::Sqlite(SqliteDb {
-                    pool: zerotrace_dbconn::connect_sqlite(path, 8).await?,
+                    file: zerotrace_dbconn::open_sqlite(path, 8).await?,
                     writer: Arc::new(Mutex::new(())),
                     batch_line: Arc::new(Mutex::new(())),
                 })
@@ -194,7 +190,7 @@ impl Store {
     /// on PostgreSQL, used only when the tables are first created.
     pub async fn migrate(&self, partitions: u16) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite(db) => migrator(SQLITE_MIGRATIONS).run(&db.pool).await?,
+            Pool::Sqlite(db) => migrator(SQLITE_MIGRATIONS).run(&db.file.writer).await?,
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("SELECT set_config('zerotrace.partitions', $1, false)")
@@ -214,7 +210,10 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.pool).await.map(drop)?,
+            Pool::Sqlite(db) => sqlx::query("SELECT 1")
+                .execute(&db.file.readers)
+                .await
+                .map(drop)?,
             Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
         }
         Ok(())
@@ -235,7 +234,7 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(db) => db.pool.close().await,
+            Pool::Sqlite(db) => db.file.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
     }
@@ -275,14 +274,14 @@ pub(crate) async fn begin_sqlite(
         }
     };
     Ok(match mode {
-        TxMode::Read => (WriteTurn::default(), db.pool.begin().await?),
+        TxMode::Read => (WriteTurn::default(), db.file.readers.begin().await?),
         TxMode::Write | TxMode::Batch => {
             let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, take_turn)
                 .await
                 .map_err(|_| StoreError::WriterBusy {
                     waited: WRITE_TURN_TIMEOUT,
                 })?;
-            (turn, db.pool.begin_with("BEGIN IMMEDIATE").await?)
+            (turn, db.file.writer.begin_with("BEGIN IMMEDIATE").await?)
         }
     })
 }

@@ -44,6 +44,36 @@ id_types! {
     AssetId,
     /// A vulnerability applying to a package on an asset.
     FindingId,
-    /// One accepted agent report, as the agent's receipt names it.
-    BatchId,
+}
+
+/// One agent report, as the agent's receipt names it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    sqlx::Type,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct BatchId(pub Uuid);
+
+impl BatchId {
+    /// The id of the agent's report `sequence` (a UUIDv5 under the agent's id): every repeat of
+    /// a report gets the answer the first one got without the server storing anything first.
+    pub fn of_report(agent: AgentId, sequence: u64) -> BatchId {
+        BatchId(Uuid::new_v5(&agent.0, &sequence.to_be_bytes()))
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }

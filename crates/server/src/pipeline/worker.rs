@@ -6,14 +6,14 @@
 //! change nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 use zerotrace_queue::{Delivery, DeliveryId, Queue};
 use zerotrace_store::snapshots::{ApplyOutcome, Snapshot, SnapshotWork};
-use zerotrace_store::{AgentId, OrgId, OrgScope};
+use zerotrace_store::{AgentId, BatchId, OrgId, OrgScope};
 
 use super::PipelineContext;
 use super::envelope::{Envelope, INVENTORY_TOPIC};
@@ -44,13 +44,17 @@ pub(super) async fn run(
         if *shutdown.borrow() {
             break;
         }
+        let started = Instant::now();
         let received = tokio::select! {
             _ = shutdown.changed() => break,
             received = context.queue.receive(INVENTORY_TOPIC, &consumer, config.batch_max, config.batch_wait) => received,
         };
         match received {
             Ok(deliveries) if deliveries.is_empty() => {}
-            Ok(deliveries) => process(&context, deliveries).await,
+            Ok(deliveries) => {
+                record_stage("receive", started);
+                process(&context, deliveries).await;
+            }
             Err(error) => {
                 tracing::warn!(%error, consumer, "cannot receive from the queue; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -63,6 +67,7 @@ pub(super) async fn run(
 async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
     // Decoding (gunzip, JSON) and matching are the batch's CPU work: off the runtime's threads,
     // which meanwhile serve the API and the other workers' database round trips.
+    let started = Instant::now();
     let blocking_context = context.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         let mut decoded = Vec::with_capacity(deliveries.len());
@@ -83,6 +88,7 @@ async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
         tracing::error!("decoding or matching panicked; the batch will be redelivered");
         return;
     };
+    record_stage("prepare", started);
     for (delivery, reason) in undecodable {
         tracing::warn!(%delivery, reason, "undecodable inventory message");
         give_back(context, &delivery, &reason).await;
@@ -100,10 +106,12 @@ async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
             desired,
         })
         .collect();
+    let started = Instant::now();
     let (committed, failure) = match context.store.apply_snapshots(&work).await {
         Ok(outcomes) => (outcomes.into_iter().map(Some).collect(), None),
         Err(failure) => (failure.committed, Some(failure.error)),
     };
+    record_stage("apply", started);
     let mut settled = Vec::new();
     let mut unsettled = Vec::new();
     for ((item, one), outcome) in decoded.iter().zip(&work).zip(committed) {
@@ -156,6 +164,11 @@ fn decode(context: &PipelineContext, delivery: &Delivery) -> Result<Decoded, Str
     let os = report.os_label();
     let snapshot = Snapshot {
         agent_id: AgentId(envelope.agent_id),
+        batch_id: BatchId(envelope.batch_id),
+        received_at: OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(envelope.received_at_ms) * 1_000_000,
+        )
+        .map_err(|e| format!("envelope: received_at_ms: {e}"))?,
         hostname: envelope.hostname,
         os,
         sequence: report.sequence,
@@ -177,8 +190,19 @@ fn decode(context: &PipelineContext, delivery: &Delivery) -> Result<Decoded, Str
     })
 }
 
+/// Where a worker's time goes, per batch: taking it off the queue (`receive`, waiting for work
+/// included), decoding and matching it (`prepare`), applying it (`apply`, the store's turns
+/// included) and acking it (`ack`).
+fn record_stage(stage: &'static str, started: Instant) {
+    metrics::histogram!("zerotrace_pipeline_stage_seconds", "stage" => stage)
+        .record(started.elapsed().as_secs_f64());
+}
+
 async fn ack(context: &PipelineContext, ids: &[DeliveryId]) {
-    if let Err(error) = context.queue.ack(INVENTORY_TOPIC, ids).await {
+    let started = Instant::now();
+    let acked = context.queue.ack(INVENTORY_TOPIC, ids).await;
+    record_stage("ack", started);
+    if let Err(error) = acked {
         // The work is committed; a redelivery will find the asset's sequence and skip it.
         tracing::warn!(%error, "ack failed after commit; the reports will be redelivered and skipped");
     }

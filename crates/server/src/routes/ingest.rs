@@ -30,8 +30,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct InventoryReceipt {
     /// Names this report in logs and in the agent's status; the same for a repeated sequence.
     batch_id: Uuid,
-    /// `accepted` (queued for matching), `duplicate` (this sequence was accepted before) or
-    /// `stale` (older than a report already accepted; ignored).
+    /// `accepted` (queued for matching), `duplicate` (this sequence was processed before) or
+    /// `stale` (older than a report already processed; ignored). A repeat that arrives before
+    /// the first is processed is `accepted` again (the worker finds it stale); its batch id is
+    /// the same either way.
     status: &'static str,
 }
 
@@ -88,6 +90,7 @@ async fn inventory(
             }),
         ))
     };
+    let batch = BatchId::of_report(agent.agent_id, report.sequence);
     match state
         .store
         .check_report(agent.scope, agent.agent_id, report.sequence)
@@ -96,12 +99,11 @@ async fn inventory(
         ReportCheck::Duplicate(batch) => return receipt(batch, "duplicate"),
         ReportCheck::Stale { latest } => {
             tracing::info!(agent = %agent.agent_id, sequence = report.sequence, latest, "stale inventory ignored");
-            return receipt(BatchId::generate(), "stale");
+            return receipt(batch, "stale");
         }
         ReportCheck::New => {}
     }
 
-    let batch = BatchId::generate();
     let envelope = Envelope {
         org_id: agent.scope.org_id().0,
         agent_id: agent.agent_id.0,
@@ -112,8 +114,7 @@ async fn inventory(
         body: body.to_vec(),
     };
     let payload = envelope.encode().map_err(ApiError::internal)?;
-    // Enqueue first, then record: a crash in between makes the agent send again and the worker
-    // skip the repeat by sequence; the other order could record a report that was never queued.
+    // Nothing else is written here: the worker that processes the report writes its receipt.
     match state
         .queue
         .enqueue(INVENTORY_TOPIC, &agent.agent_id.to_string(), &payload)
@@ -130,20 +131,9 @@ async fn inventory(
         }
         Err(other) => return Err(ApiError::internal(other)),
     }
-    let stored = state
-        .store
-        .record_report(
-            agent.scope,
-            agent.agent_id,
-            report.sequence,
-            &report.hash,
-            report.packages.len(),
-            batch,
-        )
-        .await?;
     metrics::counter!("zerotrace_ingest_package_records_total")
         .increment(report.packages.len() as u64);
-    receipt(stored, "accepted")
+    receipt(batch, "accepted")
 }
 
 /// `true` for gzip; 415 for anything but JSON, plain or gzip.

@@ -61,6 +61,24 @@ macro_rules! insert_packages {
     };
 }
 
+/// The column list of a receipts INSERT, shared by both backends' statements.
+macro_rules! insert_receipts {
+    () => {
+        "INSERT INTO agent_reports (org_id, agent_id, sequence, batch_id, hash, package_count,
+             received_at, processed_at, outcome) "
+    };
+}
+
+/// A receipt already written (a redelivered report) takes the new outcome unless it is `stale`
+/// after an earlier processing: a redelivery keeps the outcome it had.
+macro_rules! receipt_conflict {
+    () => {
+        " ON CONFLICT (org_id, agent_id, sequence) DO UPDATE
+             SET processed_at = excluded.processed_at, outcome = excluded.outcome
+             WHERE excluded.outcome = 'applied' OR agent_reports.processed_at IS NULL"
+    };
+}
+
 /// Finds or creates an agent's asset on SQLite, in one statement: the transaction already holds
 /// the database's one write lock, so the no-op update of an existing row only reads it back.
 const SQLITE_LOCK_ASSET: &str =
@@ -393,24 +411,25 @@ impl AssetRows for Transaction<'_, Postgres> {
             .execute(&mut **self)
             .await?;
         }
-        let reports: Vec<(&Snapshot, ReportOutcome)> = applied
-            .iter()
-            .map(|(_, s)| (*s, ReportOutcome::Applied))
-            .chain(stale.iter().map(|s| (*s, ReportOutcome::Stale)))
-            .collect();
+        let reports = outcomes(applied, stale);
         if !reports.is_empty() {
-            // A stale report keeps the outcome of an earlier processing (a redelivery).
-            sqlx::query(
-                "UPDATE agent_reports r SET processed_at = $2, outcome = u.outcome
-                 FROM UNNEST($3::uuid[], $4::int8[], $5::text[]) AS u (agent_id, sequence, outcome)
-                 WHERE r.org_id = $1 AND r.agent_id = ANY($3) AND r.agent_id = u.agent_id
-                   AND r.sequence = u.sequence
-                   AND (u.outcome = 'applied' OR r.processed_at IS NULL)",
-            )
+            sqlx::query(concat!(
+                insert_receipts!(),
+                "SELECT $1, u.agent_id, u.sequence, u.batch_id, u.hash, u.package_count,
+                     u.received_at, $2, u.outcome
+                 FROM UNNEST($3::uuid[], $4::int8[], $5::uuid[], $6::text[], $7::int8[],
+                     $8::timestamptz[], $9::text[])
+                     AS u (agent_id, sequence, batch_id, hash, package_count, received_at, outcome)",
+                receipt_conflict!()
+            ))
             .bind(scope.org_id())
             .bind(now)
             .bind(column(&reports, |(s, _)| s.agent_id.0))
             .bind(column(&reports, |(s, _)| to_i64(s.sequence)))
+            .bind(column(&reports, |(s, _)| s.batch_id.0))
+            .bind(column(&reports, |(s, _)| s.hash.as_str()))
+            .bind(column(&reports, |(s, _)| package_count(s)))
+            .bind(column(&reports, |(s, _)| s.received_at))
             .bind(column(&reports, |(_, outcome)| outcome.as_str()))
             .execute(&mut **self)
             .await?;
@@ -622,27 +641,40 @@ impl AssetRows for Transaction<'_, Sqlite> {
             .execute(&mut **self)
             .await?;
         }
-        let reports = applied
-            .iter()
-            .map(|(_, s)| (*s, ReportOutcome::Applied))
-            .chain(stale.iter().map(|s| (*s, ReportOutcome::Stale)));
-        for (snapshot, outcome) in reports {
-            // A stale report keeps the outcome of an earlier processing (a redelivery).
-            sqlx::query(
-                "UPDATE agent_reports SET processed_at = $4, outcome = $5
-                 WHERE org_id = $1 AND agent_id = $2 AND sequence = $3
-                   AND ($5 = 'applied' OR processed_at IS NULL)",
-            )
-            .bind(scope.org_id())
-            .bind(snapshot.agent_id)
-            .bind(to_i64(snapshot.sequence))
-            .bind(now)
-            .bind(outcome.as_str())
-            .execute(&mut **self)
-            .await?;
+        for chunk in outcomes(applied, stale).chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(insert_receipts!());
+            insert.push_values(chunk, |mut row, (snapshot, outcome)| {
+                row.push_bind(scope.org_id())
+                    .push_bind(snapshot.agent_id)
+                    .push_bind(to_i64(snapshot.sequence))
+                    .push_bind(snapshot.batch_id)
+                    .push_bind(&snapshot.hash)
+                    .push_bind(package_count(snapshot))
+                    .push_bind(snapshot.received_at)
+                    .push_bind(now)
+                    .push_bind(outcome.as_str());
+            });
+            insert.push(receipt_conflict!());
+            insert.build().execute(&mut **self).await?;
         }
         Ok(())
     }
+}
+
+/// Each report of a group with how it ended, applied ones first.
+fn outcomes<'a>(
+    applied: &[(AssetId, &'a Snapshot)],
+    stale: &[&'a Snapshot],
+) -> Vec<(&'a Snapshot, ReportOutcome)> {
+    applied
+        .iter()
+        .map(|(_, s)| (*s, ReportOutcome::Applied))
+        .chain(stale.iter().map(|s| (*s, ReportOutcome::Stale)))
+        .collect()
+}
+
+fn package_count(snapshot: &Snapshot) -> i64 {
+    i64::try_from(snapshot.packages.len()).unwrap_or(i64::MAX)
 }
 
 /// One field of every row, as the array a PostgreSQL `UNNEST` takes.
