@@ -108,6 +108,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "clustered rows",
         include_str!("../migrations/sqlite/0004_clustered_rows.sql"),
     ),
+    (
+        5,
+        "findings without a vulnerability index",
+        include_str!("../migrations/sqlite/0005_findings_without_vulnerability_index.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (

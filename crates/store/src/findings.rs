@@ -214,8 +214,9 @@ macro_rules! apply_summary_delta {
 
 impl Store {
     /// One page of the organization's findings in id order. The statement names only the
-    /// filters given, so each filter shape gets a plan of its own (an index on the vulnerability,
-    /// the asset's key) instead of one plan for all shapes that walks the organization's key.
+    /// filters given, so each filter shape gets a plan of its own (the asset's key; on
+    /// PostgreSQL an index on the vulnerability, which SQLite does without: migration 0005)
+    /// instead of one plan for all shapes that walks the organization's key.
     pub async fn list_findings(
         &self,
         scope: OrgScope,
