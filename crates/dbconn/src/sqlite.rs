@@ -9,6 +9,11 @@
 //! to the statement journal too, a temporary file by default) and read them back, and it
 //! checkpointed every 4 MiB of WAL. A memory map of the file added 2% more, not worth its
 //! failure mode (an I/O error becomes a SIGBUS).
+//!
+//! Checkpoints took a tenth of the server's CPU samples in that drain, all of it on the
+//! writers' threads inside their commits; the checkpointer moves it to a thread of its own.
+//! Neither it nor the one writer connection moved the drain's rate (36.5k records/s against
+//! 36.7k and 37.6k without, on one machine): the store's writer is bound by its statements.
 
 use std::path::Path;
 use std::time::Duration;
