@@ -77,3 +77,19 @@ impl fmt::Display for BatchId {
         self.0.fmt(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_keeps_its_batch_id_and_no_other_report_shares_it() {
+        let agent = AgentId(Uuid::from_u128(7));
+        let other = AgentId(Uuid::from_u128(8));
+        let first = BatchId::of_report(agent, 41);
+        assert_eq!(BatchId::of_report(agent, 41), first, "a repeat");
+        assert_ne!(BatchId::of_report(agent, 42), first, "the next report");
+        assert_ne!(BatchId::of_report(other, 41), first, "another agent");
+        assert_eq!(first.0.get_version_num(), 5);
+    }
+}
