@@ -16,9 +16,8 @@
 //! 36.7k and 37.6k without, on one machine): the store's writer is bound by its statements.
 
 use std::path::Path;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{

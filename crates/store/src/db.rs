@@ -73,7 +73,7 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteDb {
     pub(crate) file: SqliteFile,
-    writer: Arc<Mutex<()>>,
+    turn: Arc<Mutex<()>>,
     batch_line: Arc<Mutex<()>>,
 }
 
@@ -176,7 +176,7 @@ impl Store {
                 }
                 Pool::Sqlite(SqliteDb {
                     file: zerotrace_dbconn::open_sqlite(path, 8).await?,
-                    writer: Arc::new(Mutex::new(())),
+                    turn: Arc::new(Mutex::new(())),
                     batch_line: Arc::new(Mutex::new(())),
                 })
             }
@@ -275,7 +275,7 @@ pub(crate) async fn begin_sqlite(
         };
         WriteTurn {
             _batch_line: batch_line,
-            _turn: Some(db.writer.clone().lock_owned().await),
+            _turn: Some(db.turn.clone().lock_owned().await),
         }
     };
     Ok(match mode {
