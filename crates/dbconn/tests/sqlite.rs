@@ -1,11 +1,11 @@
 //! A SQLite file as `open_sqlite` opens it: the settings read back from its connections, readers
-//! that cannot write, and the checkpointer at work.
+//! that cannot write, the checkpointer at work, and rows written on the writer's own handle.
 
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use zerotrace_dbconn::{SqliteFile, open_sqlite};
+use zerotrace_dbconn::{SqliteFile, open_sqlite, with_handle};
 
 async fn opened() -> (tempfile::TempDir, SqliteFile) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -90,4 +90,50 @@ async fn the_checkpointer_copies_the_wal_into_the_file_behind_the_writer() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Rows written on the connection's own handle belong to the sqlx transaction around them: they
+/// roll back with it and commit with it.
+async fn handle_writes_follow_the_transaction() {
+    let (_dir, file) = opened().await;
+    sqlx::query("CREATE TABLE t (n INTEGER)")
+        .execute(&file.writer)
+        .await
+        .expect("create");
+    let insert = |n: i64| {
+        move |handle: &mut rusqlite::Connection| {
+            handle.execute("INSERT INTO t VALUES (?1)", [n])?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        }
+    };
+    let mut rolled_back = file.writer.begin().await.expect("begin");
+    with_handle(&mut rolled_back, insert(1))
+        .await
+        .expect("insert 1");
+    rolled_back.rollback().await.expect("rollback");
+    let mut committed = file.writer.begin().await.expect("begin");
+    with_handle(&mut committed, insert(2))
+        .await
+        .expect("insert 2");
+    // The same transaction goes on through sqlx after the handle is given back.
+    sqlx::query("INSERT INTO t VALUES (3)")
+        .execute(&mut *committed)
+        .await
+        .expect("insert 3");
+    committed.commit().await.expect("commit");
+    let held: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+        .fetch_all(&file.readers)
+        .await
+        .expect("read back");
+    assert_eq!(held, [2, 3]);
+}
+
+#[tokio::test]
+async fn handle_writes_follow_the_transaction_on_one_thread() {
+    handle_writes_follow_the_transaction().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_writes_follow_the_transaction_on_a_thread_pool() {
+    handle_writes_follow_the_transaction().await;
 }

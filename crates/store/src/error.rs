@@ -7,6 +7,9 @@ pub enum StoreError {
     /// The database refused or failed the operation.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// SQLite refused or failed a step on the writer's own handle (a worker's batch rows).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -174,44 +174,6 @@ struct SummaryRow {
     updated_at: OffsetDateTime,
 }
 
-/// Adds `$delta` to the organization's summary row inside the transaction `$tx`.
-macro_rules! apply_summary_delta {
-    ($tx:ident, $scope:expr, $delta:expr, $now:expr) => {{
-        let delta: &$crate::lifecycle::SummaryDelta = $delta;
-        if !delta.is_zero() {
-            sqlx::query(
-                "INSERT INTO org_summaries (org_id, open_critical, open_high, open_medium, open_low,
-                     open_none, open_unknown, open_known_exploited, open_fixable, fixed_total, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (org_id) DO UPDATE SET
-                     open_critical = org_summaries.open_critical + excluded.open_critical,
-                     open_high = org_summaries.open_high + excluded.open_high,
-                     open_medium = org_summaries.open_medium + excluded.open_medium,
-                     open_low = org_summaries.open_low + excluded.open_low,
-                     open_none = org_summaries.open_none + excluded.open_none,
-                     open_unknown = org_summaries.open_unknown + excluded.open_unknown,
-                     open_known_exploited = org_summaries.open_known_exploited + excluded.open_known_exploited,
-                     open_fixable = org_summaries.open_fixable + excluded.open_fixable,
-                     fixed_total = org_summaries.fixed_total + excluded.fixed_total,
-                     updated_at = excluded.updated_at",
-            )
-            .bind($scope.org_id())
-            .bind(delta.open[0])
-            .bind(delta.open[1])
-            .bind(delta.open[2])
-            .bind(delta.open[3])
-            .bind(delta.open[4])
-            .bind(delta.open[5])
-            .bind(delta.open_known_exploited)
-            .bind(delta.open_fixable)
-            .bind(delta.fixed)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    }};
-}
-
 impl Store {
     /// One page of the organization's findings in id order. The statement names only the
     /// filters given, so each filter shape gets a plan of its own (the asset's key; on

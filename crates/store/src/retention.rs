@@ -7,6 +7,7 @@
 use time::OffsetDateTime;
 
 use crate::lifecycle::SummaryDelta;
+use crate::snapshots::FindingRows;
 use crate::{AssetId, OrgScope, Result, Store};
 
 #[derive(Clone, Copy, Debug)]
@@ -58,7 +59,7 @@ impl Store {
                         .await?
                         .rows_affected();
                 let changes = crate::snapshots::reconcile(&mut tx, scope, asset, &[], now).await?;
-                apply_summary_delta!(tx, scope, &changes.summary, now);
+                tx.add_to_summary(scope, &changes.summary, now).await?;
                 outcome.findings_closed += u64::try_from(changes.fixed).unwrap_or_default();
             }
 
@@ -85,7 +86,7 @@ impl Store {
                 fixed: -i64::try_from(outcome.fixed_findings_deleted).unwrap_or(i64::MAX),
                 ..SummaryDelta::default()
             };
-            apply_summary_delta!(tx, scope, &delta, now);
+            tx.add_to_summary(scope, &delta, now).await?;
 
             outcome.reports_deleted = sqlx::query(
                 "DELETE FROM agent_reports WHERE org_id = $1 AND received_at < $2 AND processed_at IS NOT NULL",

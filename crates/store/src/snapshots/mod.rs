@@ -11,16 +11,18 @@ mod rows;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use time::OffsetDateTime;
 
-use crate::db::{EnterScope, Pool};
+use crate::db::{Pool, TxMode, begin_postgres, begin_sqlite};
 use crate::findings::FindingStatus;
 use crate::lifecycle::{Action, DesiredFinding, StoredFinding, SummaryDelta};
 use crate::{AgentId, AssetId, BatchId, FindingId, OrgId, OrgScope, Result, Store, StoreError};
 use held::HeldAsset;
 pub(crate) use held::HeldAssets;
 use rows::AssetState;
-pub(crate) use rows::{AssetRows, INSERT_CHUNK};
+use rows::{AssetRows, SqliteRows};
+pub(crate) use rows::{FindingRows, INSERT_CHUNK};
 
 /// One installed package of a snapshot, with the key the knowledge base indexes it under.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -284,7 +286,7 @@ fn plan_findings<'a>(
 
 /// Runs the finding lifecycle of one asset against `desired` inside a transaction pointed at
 /// `scope`. The summary movement is returned in the changes, for the caller to apply.
-pub(crate) async fn reconcile<T: AssetRows>(
+pub(crate) async fn reconcile<T: FindingRows>(
     tx: &mut T,
     scope: OrgScope,
     asset: AssetId,
@@ -443,6 +445,54 @@ async fn apply_group<T: AssetRows>(
     Ok(GroupApplied { outcomes, held })
 }
 
+/// What [`apply_in`] did: each applied snapshot's outcome with its index in the batch, and
+/// what the assets hold once the transaction commits.
+struct Applied {
+    outcomes: Vec<(usize, ApplyOutcome)>,
+    held: Vec<(AssetId, HeldAsset)>,
+}
+
+/// Applies `groups` of `work` inside one open transaction.
+async fn apply_in<T: AssetRows>(
+    tx: &mut T,
+    remembered: &HeldAssets,
+    work: &[SnapshotWork<'_>],
+    groups: &[(OrgScope, Vec<usize>)],
+    now: OffsetDateTime,
+) -> Result<Applied> {
+    // Rows are locked in one order by every worker (organization, agent), and the
+    // organizations' summary rows, which every report of an organization updates, only at the
+    // end: two workers never wait on each other in a cycle, and a summary row is held only for
+    // the end of a transaction.
+    let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
+    let mut applied = Applied {
+        outcomes: Vec::new(),
+        held: Vec::new(),
+    };
+    for (scope, indexes) in groups {
+        let scope = *scope;
+        tx.enter(scope).await?;
+        let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
+        let group_applied = apply_group(tx, remembered, scope, &group, now).await?;
+        applied.held.extend(group_applied.held);
+        for (&index, outcome) in indexes.iter().zip(group_applied.outcomes) {
+            if let ApplyOutcome::Applied { findings, .. } = &outcome {
+                summaries
+                    .entry(scope.org_id())
+                    .or_insert((scope, SummaryDelta::default()))
+                    .1
+                    .add(&findings.summary);
+            }
+            applied.outcomes.push((index, outcome));
+        }
+    }
+    for (scope, delta) in summaries.values() {
+        tx.enter(*scope).await?;
+        tx.add_to_summary(*scope, delta, now).await?;
+    }
+    Ok(applied)
+}
+
 /// Splits a batch into the groups [`apply_group`] takes: per organization, in (organization,
 /// agent, sequence) order, and with an agent's second report in the batch in a later group than
 /// its first, so each group holds an agent once and applies after its predecessor.
@@ -563,41 +613,34 @@ impl Store {
         groups: &[(OrgScope, Vec<usize>)],
         now: OffsetDateTime,
     ) -> Result<Vec<(usize, ApplyOutcome)>> {
-        // Rows are locked in one order by every worker (organization, agent), and the
-        // organizations' summary rows, which every report of an organization updates, only at
-        // the end: two workers never wait on each other in a cycle, and a summary row is held
-        // only for the end of a transaction.
-        let mut summaries: BTreeMap<OrgId, (OrgScope, SummaryDelta)> = BTreeMap::new();
-        let mut held = Vec::new();
-        let mut outcomes = Vec::new();
-        global!(self, Batch, |tx| {
-            for (scope, indexes) in groups {
-                let scope = *scope;
-                tx.enter(scope).await?;
-                let group: Vec<&SnapshotWork<'_>> = indexes.iter().map(|&i| &work[i]).collect();
-                let applied = apply_group(&mut tx, &self.held, scope, &group, now).await?;
-                held.extend(applied.held);
-                for (&index, outcome) in indexes.iter().zip(applied.outcomes) {
-                    if let ApplyOutcome::Applied { findings, .. } = &outcome {
-                        summaries
-                            .entry(scope.org_id())
-                            .or_insert((scope, SummaryDelta::default()))
-                            .1
-                            .add(&findings.summary);
-                    }
-                    outcomes.push((index, outcome));
-                }
+        let applied = match &self.pool {
+            Pool::Sqlite(db) => {
+                let (_turn, mut tx) = begin_sqlite(db, TxMode::Batch).await?;
+                let applied = zerotrace_dbconn::with_handle(&mut tx, |handle| {
+                    let mut rows = SqliteRows::new(handle);
+                    apply_in(&mut rows, &self.held, work, groups, now)
+                        .now_or_never()
+                        .unwrap_or(Err(StoreError::Corrupt {
+                            column: "SQLite rows",
+                            value: "a step waited, which a call into SQLite never does".into(),
+                        }))
+                })
+                .await?;
+                tx.commit().await?;
+                applied
             }
-            for (scope, delta) in summaries.values() {
-                tx.enter(*scope).await?;
-                apply_summary_delta!(tx, scope, delta, now);
+            Pool::Postgres(pool) => {
+                let mut tx = begin_postgres(pool, None).await?;
+                let applied = apply_in(&mut tx, &self.held, work, groups, now).await?;
+                tx.commit().await?;
+                applied
             }
-        });
+        };
         // Committed: only now are the applied inventories what the assets hold.
-        for (asset, holds) in held {
+        for (asset, holds) in applied.held {
             self.held.insert(asset, holds);
         }
-        Ok(outcomes)
+        Ok(applied.outcomes)
     }
 
     /// The assets of the organization holding a package under one of these knowledge-base keys
@@ -662,7 +705,7 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         Ok(scoped!(self, scope, Write, |tx| {
             let changes = reconcile(&mut tx, scope, asset, desired, now).await?;
-            apply_summary_delta!(tx, scope, &changes.summary, now);
+            tx.add_to_summary(scope, &changes.summary, now).await?;
             if !changes.opened.is_empty() || changes.fixed > 0 || changes.refreshed > 0 {
                 // A worker's memory of this asset's findings (`held.rs`) is stale now.
                 sqlx::query(
