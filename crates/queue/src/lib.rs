@@ -198,6 +198,9 @@ pub enum QueueError {
     Busy { waited: Duration },
     #[error("queue database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused or failed a step on the writer's own handle (an enqueue).
+    #[error("queue database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("queue Redis error: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("invalid queue URL {url}: {reason}")]

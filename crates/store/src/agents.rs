@@ -109,7 +109,7 @@ impl Store {
     /// The live agent this device credential names, or `None` (unknown, wrong secret, revoked).
     pub async fn verify_device(&self, presented: &PresentedCredential) -> Result<Option<Agent>> {
         let scope = OrgScope::new(OrgId(presented.org));
-        Ok(scoped!(self, scope, Read, |tx| {
+        Ok(scoped_statement!(self, scope, |conn| {
             sqlx::query_as::<_, AgentWithHash>(concat!(
                 "SELECT ",
                 agent_columns!(),
@@ -117,7 +117,7 @@ impl Store {
             ))
             .bind(scope.org_id())
             .bind(presented.id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .filter(|row| presented.matches(&row.secret_hash))
             .map(|row| row.agent)

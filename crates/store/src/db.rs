@@ -343,6 +343,28 @@ macro_rules! scoped {
     }};
 }
 
+/// Like `scoped!` for a body that reads with one statement, the hottest reads (a device
+/// credential's check, a report's receipt): on SQLite it runs on a reader without `BEGIN` and
+/// `COMMIT`, which were two of the four trips such a read made to the connection's thread (one
+/// statement reads one snapshot anyway). PostgreSQL still needs the transaction that points
+/// row-level security at the organization.
+macro_rules! scoped_statement {
+    ($store:expr, $scope:expr, |$conn:ident| $body:expr) => {{
+        match &$store.pool {
+            $crate::db::Pool::Sqlite(db) => {
+                let mut $conn = db.file.readers.acquire().await?;
+                $body
+            }
+            $crate::db::Pool::Postgres(pool) => {
+                let mut $conn = $crate::db::begin_postgres(pool, Some($scope)).await?;
+                let output = $body;
+                $conn.commit().await?;
+                output
+            }
+        }
+    }};
+}
+
 /// Like `scoped!` for the global tables (organizations, users, refresh tokens, settings).
 macro_rules! global {
     ($store:expr, $mode:ident, |$tx:ident| $body:expr) => {{

@@ -558,19 +558,20 @@ impl Store {
         agent_id: AgentId,
         sequence: u64,
     ) -> Result<ReportCheck> {
-        let (same, latest): (Option<BatchId>, Option<i64>) = scoped!(self, scope, Read, |tx| {
-            sqlx::query_as(
-                "SELECT (SELECT batch_id FROM agent_reports
+        let (same, latest): (Option<BatchId>, Option<i64>) =
+            scoped_statement!(self, scope, |conn| {
+                sqlx::query_as(
+                    "SELECT (SELECT batch_id FROM agent_reports
                              WHERE org_id = $1 AND agent_id = $2 AND sequence = $3),
                             (SELECT max(sequence) FROM agent_reports
                              WHERE org_id = $1 AND agent_id = $2)",
-            )
-            .bind(scope.org_id())
-            .bind(agent_id)
-            .bind(to_i64(sequence))
-            .fetch_one(&mut *tx)
-            .await?
-        });
+                )
+                .bind(scope.org_id())
+                .bind(agent_id)
+                .bind(to_i64(sequence))
+                .fetch_one(&mut *conn)
+                .await?
+            });
         Ok(match (same, latest.and_then(|l| u64::try_from(l).ok())) {
             (Some(batch), _) => ReportCheck::Duplicate(batch),
             (None, Some(latest)) if latest > sequence => ReportCheck::Stale { latest },
