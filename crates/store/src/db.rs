@@ -413,16 +413,16 @@ macro_rules! record_audit {
 /// transaction can carry a batch of work for several organizations: on PostgreSQL it sets the
 /// transaction-local `zerotrace.org_id` that row-level security reads; SQLite has no second wall.
 pub(crate) trait EnterScope {
-    async fn enter(&mut self, scope: OrgScope) -> Result<()>;
+    fn enter(&mut self, scope: OrgScope) -> impl Future<Output = Result<()>> + Send;
 }
 
-impl EnterScope for Transaction<'static, Sqlite> {
+impl EnterScope for Transaction<'_, Sqlite> {
     async fn enter(&mut self, _scope: OrgScope) -> Result<()> {
         Ok(())
     }
 }
 
-impl EnterScope for Transaction<'static, Postgres> {
+impl EnterScope for Transaction<'_, Postgres> {
     async fn enter(&mut self, scope: OrgScope) -> Result<()> {
         set_org(self, scope).await
     }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use super::{FindingWrites, PackageDiff, PackageKey, Snapshot};
+use crate::db::EnterScope;
 use crate::lifecycle::{StoredFinding, SummaryDelta};
 use crate::{AgentId, AssetId, OrgScope, Result};
 pub(crate) use sqlite::SqliteRows;
@@ -128,12 +129,9 @@ pub(crate) trait FindingRows {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// One backend's reads and writes of a group of assets applying their snapshots.
-pub(crate) trait AssetRows: FindingRows {
-    /// Points the transaction at `scope` for the statements that follow (row-level security on
-    /// PostgreSQL; SQLite has no second wall).
-    fn enter(&mut self, scope: OrgScope) -> impl Future<Output = Result<()>> + Send;
-
+/// One backend's reads and writes of a group of assets applying their snapshots, in a
+/// transaction that several organizations' groups enter in turn.
+pub(crate) trait AssetRows: FindingRows + EnterScope {
     /// Finds or creates the assets of these snapshots' agents and locks their rows until the
     /// transaction ends. The locks make workers holding reports of the same agent take turns
     /// (the Redis queue does not order by key), so the second sees the first one's sequence and

@@ -155,10 +155,6 @@ impl FindingRows for Transaction<'_, Postgres> {
 }
 
 impl AssetRows for Transaction<'_, Postgres> {
-    async fn enter(&mut self, scope: OrgScope) -> Result<()> {
-        crate::db::set_org(self, scope).await
-    }
-
     async fn lock_assets(
         &mut self,
         scope: OrgScope,

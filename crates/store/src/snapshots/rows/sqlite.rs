@@ -19,6 +19,7 @@ use super::{
     ADD_TO_SUMMARY, AssetRows, AssetState, FindingRows, by_asset, insert_findings, insert_packages,
     insert_receipts, outcomes, package_count, receipt_conflict,
 };
+use crate::db::EnterScope;
 use crate::lifecycle::{StoredFinding, SummaryDelta, stored_finding_columns};
 use crate::snapshots::{FindingWrites, PackageDiff, PackageKey, Snapshot, to_i64};
 use crate::{AgentId, AssetId, FindingId, OrgScope, Result, StoreError};
@@ -231,11 +232,13 @@ impl FindingRows for SqliteRows<'_> {
     }
 }
 
-impl AssetRows for SqliteRows<'_> {
+impl EnterScope for SqliteRows<'_> {
     async fn enter(&mut self, _scope: OrgScope) -> Result<()> {
         Ok(())
     }
+}
 
+impl AssetRows for SqliteRows<'_> {
     async fn lock_assets(
         &mut self,
         scope: OrgScope,
