@@ -67,6 +67,10 @@ impl Event {
 /// How many events a slow WebSocket may fall behind before it is told it missed some.
 const BACKLOG: usize = 4096;
 
+/// An `agent_status` event's status once the agent's credential is revoked: dashboards show it,
+/// and every server forgets the agent's verified credential when it arrives.
+pub const AGENT_REVOKED: &str = "revoked";
+
 /// What crosses Redis: the event and the instance that published it (which ignores its echo).
 #[derive(Serialize, serde::Deserialize)]
 struct Relayed {
@@ -134,6 +138,11 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
+    }
+
+    /// Whether events published on other instances arrive here (through Redis).
+    pub fn crosses_instances(&self) -> bool {
+        self.relay.is_some()
     }
 }
 

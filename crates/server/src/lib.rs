@@ -161,10 +161,21 @@ impl Server {
                     source,
                 })?;
         let check_ins = Arc::new(CheckIns::new(store.clone(), events.clone()));
+        // Another server can revoke an agent of this one's database unannounced only when they
+        // share PostgreSQL without Redis (one server serves a SQLite file).
+        let revocations_announced = events.crosses_instances()
+            || matches!(config.database, DatabaseLocation::SqliteFile(_));
+        let device_trust = if revocations_announced {
+            auth::DEVICE_TRUST_ANNOUNCED
+        } else {
+            auth::DEVICE_TRUST_UNANNOUNCED
+        };
+        let authenticator =
+            Authenticator::new(store.clone(), authority, jwt, &events, device_trust);
         let state = AppState {
             store: store.clone(),
             check_ins: check_ins.clone(),
-            authenticator: Arc::new(Authenticator::new(store.clone(), authority, jwt)),
+            authenticator: Arc::new(authenticator),
             limiter,
             ingest_limiter,
             pipeline: Arc::new(pipeline.config.clone()),

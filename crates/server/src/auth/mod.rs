@@ -21,6 +21,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use moka::sync::Cache;
+use tokio::sync::broadcast;
 use zerotrace_store::api_keys::{ApiScope, ApiScopes};
 use zerotrace_store::audit::Actor;
 use zerotrace_store::credentials::{CredentialKind, PresentedCredential};
@@ -28,14 +29,21 @@ use zerotrace_store::users::Role;
 use zerotrace_store::{AgentId, ApiKeyId, OrgId, OrgScope, ScopeAuthority, Store, UserId};
 
 use crate::error::ApiError;
+use crate::events::{AGENT_REVOKED, Event, EventBus, EventKind};
 use jwt::JwtKeys;
 
-/// How long a verified device credential is trusted without asking the store again. Agents
-/// call every few seconds (heartbeats, inventories), and on PostgreSQL the lookup was a
-/// transaction of its own on every call. A revocation through this server takes effect at once
-/// ([`Authenticator::forget_device`]); one through another server sharing the database, within
-/// this long.
-const VERIFIED_DEVICE_TTL: Duration = Duration::from_secs(10);
+/// How long a verified device credential is trusted without asking the store again, when every
+/// revocation reaches this server as it is made: by this server ([`Authenticator::forget_device`]),
+/// or by another whose `agent_status` event arrives over the bus ([`forget_revoked_devices`]),
+/// or by none other, because no other server shares the database (SQLite). Agents heartbeat
+/// every minute: under the seed's load a 10 s life made nearly every call a store read (6% of
+/// the server's CPU embedded; three round trips on PostgreSQL). An announcement lost on the way
+/// (Redis unreachable or far behind) leaves a revoked agent accepted here for this long at most.
+pub const DEVICE_TRUST_ANNOUNCED: Duration = Duration::from_secs(300);
+
+/// How long a verified device credential is trusted when another server could revoke it
+/// unannounced (PostgreSQL shared without Redis): the longest a revoked agent is accepted here.
+pub const DEVICE_TRUST_UNANNOUNCED: Duration = Duration::from_secs(10);
 
 /// Verified device credentials kept at most: an entry is small (ids, a hash, the hostname), so
 /// this covers the seed's 100,000 agents in a few tens of MiB.
@@ -102,15 +110,29 @@ impl Principal {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, authority: Arc<ScopeAuthority>, jwt: JwtKeys) -> Self {
+    /// `device_trust` is how long a verified device credential is believed without the store
+    /// ([`DEVICE_TRUST_ANNOUNCED`] when `events` carries every other server's revocations).
+    /// Spawns the task that forgets a device when `events` announce its revocation.
+    pub fn new(
+        store: Store,
+        authority: Arc<ScopeAuthority>,
+        jwt: JwtKeys,
+        events: &EventBus,
+        device_trust: Duration,
+    ) -> Self {
+        let verified_devices = Cache::builder()
+            .max_capacity(VERIFIED_DEVICES_MAX)
+            .time_to_live(device_trust)
+            .build();
+        tokio::spawn(forget_revoked_devices(
+            events.subscribe(),
+            verified_devices.clone(),
+        ));
         Authenticator {
             store,
             authority,
             jwt,
-            verified_devices: Cache::builder()
-                .max_capacity(VERIFIED_DEVICES_MAX)
-                .time_to_live(VERIFIED_DEVICE_TTL)
-                .build(),
+            verified_devices,
         }
     }
 
@@ -191,6 +213,28 @@ impl Authenticator {
                 scope: self.authority.scope(OrgId(org)),
             }),
             _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// Forgets each device whose revocation `events` announce, until the bus closes. Having fallen
+/// behind the bus, it cannot tell which revocations it missed, so it forgets every device.
+async fn forget_revoked_devices(
+    mut events: broadcast::Receiver<Event>,
+    verified_devices: Cache<AgentId, VerifiedDevice>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(Event {
+                kind:
+                    EventKind::AgentStatus {
+                        agent_id, status, ..
+                    },
+                ..
+            }) if status == AGENT_REVOKED => verified_devices.invalidate(&AgentId(agent_id)),
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => verified_devices.invalidate_all(),
+            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
 }

@@ -18,6 +18,7 @@ use zerotrace_store::enrollment::{EnrollOutcome, EnrollRefusal};
 
 use crate::auth::{AgentCaller, Manage, OrgAccess, Read};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::events::{AGENT_REVOKED, Event, EventKind};
 use crate::fields::{HostField, Text};
 use crate::json::ValidJson;
 use crate::routes::{Ids, Paged, Pagination, timestamp};
@@ -282,8 +283,15 @@ async fn revoke_agent(
         .store
         .revoke_agent(access.scope, AgentId(agent_id), access.actor)
         .await?;
-    state.authenticator.forget_device(AgentId(agent_id));
-    agent
-        .map(|agent| Json(AgentView::new(agent, &state)))
-        .ok_or_else(|| ApiError::not_found("agent"))
+    let agent = agent.ok_or_else(|| ApiError::not_found("agent"))?;
+    state.authenticator.forget_device(agent.id);
+    state.events.publish(Event::new(
+        agent.org_id,
+        EventKind::AgentStatus {
+            agent_id: agent.id.0,
+            hostname: agent.hostname.clone(),
+            status: AGENT_REVOKED.into(),
+        },
+    ));
+    Ok(Json(AgentView::new(agent, &state)))
 }

@@ -326,6 +326,42 @@ mod postgres_and_redis {
         }
         assert_eq!(statuses, [200, 200, 200, 429]);
     }
+
+    /// Each instance trusts a verified device credential for minutes; a revocation through
+    /// another instance reaches it over Redis, so the agent is refused everywhere at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_through_one_instance_reaches_the_other() {
+        let redis = TestRedis::new();
+        let app = TestApp::spawn_with(Backend::Postgres, |config| redis.configure(config)).await;
+        let second = app.spawn_another(|config| redis.configure(config)).await;
+        let org = app.org_with_admin("Revoked Co").await;
+        let (agent_id, credential) = app.enroll_agent(&org, "revoked-01").await;
+        let heartbeat = |base: &str| {
+            let request = app
+                .client
+                .post(format!("{base}/api/v1/agents/heartbeat"))
+                .bearer_auth(&credential)
+                .json(&json!({"agent_version": "0.1.0"}));
+            async move { request.send().await.expect("sent").status() }
+        };
+        // The second instance verifies the credential and keeps it.
+        assert_eq!(heartbeat(&second.base).await, StatusCode::OK);
+
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/agents/{agent_id}/revoke"),
+                Some(&org.admin_token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(heartbeat(&app.base).await, StatusCode::UNAUTHORIZED);
+        eventually(
+            "the second instance refusing the revoked agent",
+            async || (heartbeat(&second.base).await == StatusCode::UNAUTHORIZED).then_some(()),
+        )
+        .await;
+    }
 }
 
 async fn lifecycle(app: &TestApp) {

@@ -174,11 +174,14 @@ impl AssetRows for Transaction<'_, Postgres> {
                 .copied()
                 .filter(|s| !found.contains(&s.agent_id))
                 .collect();
-            sqlx::query(
+            // A new row is locked by the insert that made it; one another worker made since
+            // the lock above is not returned, and is locked as it was found.
+            let created: Vec<AssetState> = sqlx::query_as(
                 "INSERT INTO assets (org_id, id, agent_id, kind, name, os, created_at, last_seen_at)
                  SELECT $1, id, agent_id, 'host', name, os, $2, $2
                  FROM UNNEST($3::uuid[], $4::uuid[], $5::text[], $6::text[]) AS n (id, agent_id, name, os)
-                 ON CONFLICT (org_id, agent_id) DO NOTHING",
+                 ON CONFLICT (org_id, agent_id) DO NOTHING
+                 RETURNING agent_id, id, inventory_sequence, inventory_hash",
             )
             .bind(scope.org_id())
             .bind(now)
@@ -186,13 +189,23 @@ impl AssetRows for Transaction<'_, Postgres> {
             .bind(column(&missing, |s| s.agent_id.0))
             .bind(column(&missing, |s| s.hostname.as_str()))
             .bind(column(&missing, |s| s.os.as_str()))
-            .execute(&mut **self)
+            .fetch_all(&mut **self)
             .await?;
-            let created: Vec<AssetState> = sqlx::query_as(LOCK_ASSETS)
-                .bind(scope.org_id())
-                .bind(column(&missing, |s| s.agent_id.0))
-                .fetch_all(&mut **self)
-                .await?;
+            if created.len() < missing.len() {
+                let made: HashSet<AgentId> = created.iter().map(|a| a.agent_id).collect();
+                let made_elsewhere: Vec<Uuid> = missing
+                    .iter()
+                    .map(|s| s.agent_id)
+                    .filter(|agent| !made.contains(agent))
+                    .map(|agent| agent.0)
+                    .collect();
+                let locked: Vec<AssetState> = sqlx::query_as(LOCK_ASSETS)
+                    .bind(scope.org_id())
+                    .bind(made_elsewhere)
+                    .fetch_all(&mut **self)
+                    .await?;
+                held.extend(locked);
+            }
             held.extend(created);
         }
         Ok(held)
