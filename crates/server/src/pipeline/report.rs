@@ -110,9 +110,8 @@ impl InventoryReport {
         } else {
             body
         };
-        let deserializer = &mut serde_json::Deserializer::from_slice(json);
-        let report: InventoryReport = serde_path_to_error::deserialize(deserializer)
-            .map_err(|e| ReportError::Invalid(format!("{}: {}", e.path(), e.inner())))?;
+        let report: InventoryReport = serde_json::from_slice(json)
+            .map_err(|error| ReportError::Invalid(named_json_error(json, error)))?;
         report.validate(limits)?;
         Ok(report)
     }
@@ -257,6 +256,17 @@ fn check(
 
 /// Decompresses at most `limit` bytes; a larger result is refused, not truncated, so a gzip bomb
 /// costs at most `limit` bytes of memory.
+/// A JSON error with the path of the field it is in. Tracking the path to every value cost each
+/// good report; a bad one is parsed again with it, to name the field.
+fn named_json_error(json: &[u8], error: serde_json::Error) -> String {
+    let deserializer = &mut serde_json::Deserializer::from_slice(json);
+    match serde_path_to_error::deserialize::<_, InventoryReport>(deserializer) {
+        Err(tracked) => format!("{}: {}", tracked.path(), tracked.inner()),
+        // Only what follows a complete report is wrong (trailing characters).
+        Ok(_) => error.to_string(),
+    }
+}
+
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ReportError> {
     let mut plain = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -335,6 +345,11 @@ mod tests {
         assert!(matches!(
             InventoryReport::decode(json.as_bytes(), false, &limits),
             Err(ReportError::Invalid(m)) if m.starts_with("hash:")
+        ));
+        let json = format!("{} and more", body(""));
+        assert!(matches!(
+            InventoryReport::decode(json.as_bytes(), false, &limits),
+            Err(ReportError::Invalid(m)) if m.starts_with("trailing characters")
         ));
     }
 
