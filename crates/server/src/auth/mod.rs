@@ -22,6 +22,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use moka::sync::Cache;
 use tokio::sync::broadcast;
+use zerotrace_store::agents::Agent;
 use zerotrace_store::api_keys::{ApiScope, ApiScopes};
 use zerotrace_store::audit::Actor;
 use zerotrace_store::credentials::{CredentialKind, PresentedCredential};
@@ -33,7 +34,7 @@ use crate::events::{AGENT_REVOKED, Event, EventBus, EventKind};
 use jwt::JwtKeys;
 
 /// How long a verified device credential is trusted without asking the store again, when every
-/// revocation reaches this server as it is made: by this server ([`Authenticator::forget_device`]),
+/// revocation reaches this server as it is made: by this server ([`Authenticator::announce_revoked`]),
 /// or by another whose `agent_status` event arrives over the bus ([`forget_revoked_devices`]),
 /// or by none other, because no other server shares the database (SQLite). Agents heartbeat
 /// every minute: under the seed's load a 10 s life made nearly every call a store read (6% of
@@ -63,6 +64,7 @@ pub struct Authenticator {
     authority: Arc<ScopeAuthority>,
     pub jwt: JwtKeys,
     verified_devices: Cache<AgentId, VerifiedDevice>,
+    events: EventBus,
 }
 
 /// An authenticated caller.
@@ -133,12 +135,22 @@ impl Authenticator {
             authority,
             jwt,
             verified_devices,
+            events: events.clone(),
         }
     }
 
-    /// Stops trusting an agent's credential without asking the store (it was revoked).
-    pub fn forget_device(&self, agent: AgentId) {
-        self.verified_devices.invalidate(&agent);
+    /// After the store revoked `agent`: stops trusting its credential here at once, and tells
+    /// every other server (and the organization's dashboards) with an `agent_status` event.
+    pub fn announce_revoked(&self, agent: &Agent) {
+        self.verified_devices.invalidate(&agent.id);
+        self.events.publish(Event::new(
+            agent.org_id,
+            EventKind::AgentStatus {
+                agent_id: agent.id.0,
+                hostname: agent.hostname.clone(),
+                status: AGENT_REVOKED.into(),
+            },
+        ));
     }
 
     /// The agent a device credential names, from the verified cache or else the store.

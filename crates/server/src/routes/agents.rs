@@ -18,7 +18,6 @@ use zerotrace_store::enrollment::{EnrollOutcome, EnrollRefusal};
 
 use crate::auth::{AgentCaller, Manage, OrgAccess, Read};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::events::{AGENT_REVOKED, Event, EventKind};
 use crate::fields::{HostField, Text};
 use crate::json::ValidJson;
 use crate::routes::{Ids, Paged, Pagination, timestamp};
@@ -284,14 +283,6 @@ async fn revoke_agent(
         .revoke_agent(access.scope, AgentId(agent_id), access.actor)
         .await?;
     let agent = agent.ok_or_else(|| ApiError::not_found("agent"))?;
-    state.authenticator.forget_device(agent.id);
-    state.events.publish(Event::new(
-        agent.org_id,
-        EventKind::AgentStatus {
-            agent_id: agent.id.0,
-            hostname: agent.hostname.clone(),
-            status: AGENT_REVOKED.into(),
-        },
-    ));
+    state.authenticator.announce_revoked(&agent);
     Ok(Json(AgentView::new(agent, &state)))
 }

@@ -60,13 +60,7 @@ async fn enrolled_agent_heartbeats_until_revoked(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
-    let (status, revoked) = app
-        .post(
-            &format!("/api/v1/agents/{agent_id}/revoke"),
-            Some(&org.admin_token),
-            json!({}),
-        )
-        .await;
+    let (status, revoked) = app.revoke_agent(&org, &agent_id).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(revoked["status"], "revoked");
     let (status, body) = app

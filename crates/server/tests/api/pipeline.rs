@@ -347,13 +347,7 @@ mod postgres_and_redis {
         // The second instance verifies the credential and keeps it.
         assert_eq!(heartbeat(&second.base).await, StatusCode::OK);
 
-        let (status, _) = app
-            .post(
-                &format!("/api/v1/agents/{agent_id}/revoke"),
-                Some(&org.admin_token),
-                json!({}),
-            )
-            .await;
+        let (status, _) = app.revoke_agent(&org, &agent_id).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(heartbeat(&app.base).await, StatusCode::UNAUTHORIZED);
         eventually(

@@ -279,6 +279,16 @@ impl TestApp {
                 .to_owned(),
         )
     }
+
+    /// Revokes an agent as `org`'s administrator; returns the answer.
+    pub async fn revoke_agent(&self, org: &Org, agent_id: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/agents/{agent_id}/revoke"),
+            Some(&org.admin_token),
+            json!({}),
+        )
+        .await
+    }
 }
 
 /// Another server process-alike on the same database as a [`TestApp`] (scale-out tests).
