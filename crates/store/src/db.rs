@@ -140,6 +140,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "asset keys by construction",
         include_str!("../migrations/postgres/0005_asset_keys_by_construction.sql"),
     ),
+    (
+        6,
+        "rows without random indexes",
+        include_str!("../migrations/postgres/0006_rows_without_random_indexes.sql"),
+    ),
 ];
 
 fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -176,9 +176,10 @@ struct SummaryRow {
 
 impl Store {
     /// One page of the organization's findings in id order. The statement names only the
-    /// filters given, so each filter shape gets a plan of its own (the asset's key; on
-    /// PostgreSQL an index on the vulnerability, which SQLite does without: migration 0005)
-    /// instead of one plan for all shapes that walks the organization's key.
+    /// filters given, so each filter shape gets a plan of its own (the asset's key where an
+    /// asset is named) instead of one plan for all shapes that walks the organization's key.
+    /// There is no index by vulnerability (SQLite migration 0005, PostgreSQL 0006): every
+    /// finding written paid for it.
     pub async fn list_findings(
         &self,
         scope: OrgScope,
