@@ -17,7 +17,7 @@ use zerotrace_store::{AgentId, BatchId, OrgId, OrgScope};
 
 use super::PipelineContext;
 use super::envelope::{Envelope, INVENTORY_TOPIC};
-use super::report::InventoryReport;
+use super::report::{InventoryReport, ReportedPackage};
 use crate::events::{Event, EventKind};
 
 /// New-vulnerability events announced per report; the rest are counted in `scan_complete`
@@ -159,27 +159,30 @@ async fn process(context: &Arc<PipelineContext>, deliveries: Vec<Delivery>) {
 
 fn decode(context: &PipelineContext, delivery: &Delivery) -> Result<Decoded, String> {
     let envelope = Envelope::decode(&delivery.payload).map_err(|e| format!("envelope: {e}"))?;
-    let report = InventoryReport::decode(&envelope.body, envelope.gzip, &context.config.limits)
-        .map_err(|e| format!("report: {e}"))?;
-    let os = report.os_label();
-    let snapshot = Snapshot {
-        agent_id: AgentId(envelope.agent_id),
-        batch_id: BatchId(envelope.batch_id),
-        received_at: OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(envelope.received_at_ms) * 1_000_000,
-        )
-        .map_err(|e| format!("envelope: received_at_ms: {e}"))?,
-        hostname: envelope.hostname,
-        os,
-        sequence: report.sequence,
-        hash: report.hash,
-        scanned_at: report.scanned_at,
-        packages: report
-            .packages
-            .into_iter()
-            .map(|p| p.into_snapshot_package())
-            .collect(),
-    };
+    let received_at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(envelope.received_at_ms) * 1_000_000)
+            .map_err(|e| format!("envelope: received_at_ms: {e}"))?;
+    let snapshot = InventoryReport::decode_with(
+        &envelope.body,
+        envelope.gzip,
+        &context.config.limits,
+        |report| Snapshot {
+            agent_id: AgentId(envelope.agent_id),
+            batch_id: BatchId(envelope.batch_id),
+            received_at,
+            hostname: envelope.hostname,
+            os: report.os_label(),
+            sequence: report.sequence,
+            hash: report.hash.into_owned(),
+            scanned_at: report.scanned_at,
+            packages: report
+                .packages
+                .iter()
+                .map(ReportedPackage::to_snapshot_package)
+                .collect(),
+        },
+    )
+    .map_err(|e| format!("report: {e}"))?;
     Ok(Decoded {
         delivery: delivery.id.clone(),
         // The API authenticated the agent of this organization before it enqueued the report.

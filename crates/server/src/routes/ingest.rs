@@ -68,18 +68,21 @@ async fn inventory(
     let gzip = body_encoding(&headers)?;
     let limits = state.pipeline.limits;
     let bytes = body.clone();
-    let report =
-        tokio::task::spawn_blocking(move || InventoryReport::decode(&bytes, gzip, &limits))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|error| match error {
-                ReportError::TooLarge { .. } => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    error.to_string(),
-                ),
-                other => ApiError::invalid_request(other.to_string()),
-            })?;
+    let (sequence, records) = tokio::task::spawn_blocking(move || {
+        InventoryReport::decode_with(&bytes, gzip, &limits, |report| {
+            (report.sequence, report.packages.len())
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| match error {
+        ReportError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            error.to_string(),
+        ),
+        other => ApiError::invalid_request(other.to_string()),
+    })?;
 
     let receipt = |batch: BatchId, status| {
         Ok((
@@ -90,15 +93,15 @@ async fn inventory(
             }),
         ))
     };
-    let batch = BatchId::of_report(agent.agent_id, report.sequence);
+    let batch = BatchId::of_report(agent.agent_id, sequence);
     match state
         .store
-        .check_report(agent.scope, agent.agent_id, report.sequence)
+        .check_report(agent.scope, agent.agent_id, sequence)
         .await?
     {
         ReportCheck::Duplicate(batch) => return receipt(batch, "duplicate"),
         ReportCheck::Stale { latest } => {
-            tracing::info!(agent = %agent.agent_id, sequence = report.sequence, latest, "stale inventory ignored");
+            tracing::info!(agent = %agent.agent_id, sequence, latest, "stale inventory ignored");
             return receipt(batch, "stale");
         }
         ReportCheck::New => {}
@@ -131,8 +134,7 @@ async fn inventory(
         }
         Err(other) => return Err(ApiError::internal(other)),
     }
-    metrics::counter!("zerotrace_ingest_package_records_total")
-        .increment(report.packages.len() as u64);
+    metrics::counter!("zerotrace_ingest_package_records_total").increment(records as u64);
     receipt(batch, "accepted")
 }
 
