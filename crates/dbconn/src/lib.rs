@@ -7,4 +7,4 @@ mod postgres;
 mod sqlite;
 
 pub use postgres::connect_postgres;
-pub use sqlite::{SqliteFile, open_sqlite, with_handle};
+pub use sqlite::{PageCache, SqliteFile, open_sqlite, with_handle};

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use zerotrace_dbconn::{SqliteFile, open_sqlite, with_handle};
+use zerotrace_dbconn::{PageCache, SqliteFile, open_sqlite, with_handle};
 
 async fn opened() -> (tempfile::TempDir, SqliteFile) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = open_sqlite(&dir.path().join("tuned.db"), 2)
+    let file = open_sqlite(&dir.path().join("tuned.db"), 2, PageCache::Large)
         .await
         .expect("a new file opens");
     (dir, file)
@@ -24,6 +24,18 @@ async fn pragma(pool: &SqlitePool, name: &str) -> String {
         .map(|n| n.to_string())
         .or_else(|_| row.try_get::<String, _>(0))
         .expect(name)
+}
+
+#[tokio::test]
+async fn a_small_cache_file_keeps_8_mib_per_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = open_sqlite(&dir.path().join("queue.db"), 1, PageCache::Small)
+        .await
+        .expect("a new file opens");
+    for pool in [&file.writer, &file.readers] {
+        assert_eq!(pragma(pool, "cache_size").await, "-8192");
+        assert_eq!(pragma(pool, "journal_mode").await, "wal");
+    }
 }
 
 #[tokio::test]

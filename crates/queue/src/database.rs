@@ -9,7 +9,7 @@ use rusqlite::OptionalExtension;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
 use tokio::sync::Notify;
-use zerotrace_dbconn::SqliteFile;
+use zerotrace_dbconn::{PageCache, SqliteFile};
 
 use crate::{
     DatabaseTarget, DeadLetter, Delivery, DeliveryId, MAX_BATCH, Queue, QueueError, QueueOptions,
@@ -369,7 +369,7 @@ impl DatabaseQueue {
                         source,
                     })?;
                 }
-                Pool::Sqlite(zerotrace_dbconn::open_sqlite(path, 8).await?)
+                Pool::Sqlite(zerotrace_dbconn::open_sqlite(path, 8, PageCache::Small).await?)
             }
             DatabaseTarget::Postgres(url) => {
                 Pool::Postgres(zerotrace_dbconn::connect_postgres(url, "zerotrace-queue", 8).await?)

@@ -7,7 +7,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
-use zerotrace_dbconn::SqliteFile;
+use zerotrace_dbconn::{PageCache, SqliteFile};
 
 use crate::{OrgScope, Result, ScopeAuthority, StoreError};
 
@@ -180,7 +180,7 @@ impl Store {
                     })?;
                 }
                 Pool::Sqlite(SqliteDb {
-                    file: zerotrace_dbconn::open_sqlite(path, 8).await?,
+                    file: zerotrace_dbconn::open_sqlite(path, 8, PageCache::Large).await?,
                     turn: Arc::new(Mutex::new(())),
                     batch_line: Arc::new(Mutex::new(())),
                 })
