@@ -152,19 +152,65 @@ impl Store {
         silent_since: OffsetDateTime,
     ) -> Result<Vec<Agent>> {
         Ok(scoped!(self, scope, Write, |tx| {
-            sqlx::query_as::<_, Agent>(concat!(
-                "UPDATE agents SET online = $3
-                 WHERE org_id = $1 AND online = $4 AND revoked_at IS NULL AND last_seen_at < $2
-                 RETURNING ",
-                agent_columns!()
-            ))
-            .bind(scope.org_id())
-            .bind(silent_since)
-            .bind(false)
-            .bind(true)
-            .fetch_all(&mut *tx)
-            .await?
+            tx.mark_silent_offline(scope, silent_since).await?
         }))
+    }
+}
+
+/// One backend's sweep of an organization's silent agents, inside a transaction pointed at it.
+trait SilentAgentRows {
+    fn mark_silent_offline(
+        &mut self,
+        scope: OrgScope,
+        silent_since: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Agent>>> + Send;
+}
+
+/// Every SQLite write runs alone, so the sweep has no one to wait for.
+impl SilentAgentRows for Transaction<'_, Sqlite> {
+    async fn mark_silent_offline(
+        &mut self,
+        scope: OrgScope,
+        silent_since: OffsetDateTime,
+    ) -> Result<Vec<Agent>> {
+        Ok(sqlx::query_as::<_, Agent>(concat!(
+            "UPDATE agents SET online = $3
+             WHERE org_id = $1 AND online = $4 AND revoked_at IS NULL AND last_seen_at < $2
+             RETURNING ",
+            agent_columns!()
+        ))
+        .bind(scope.org_id())
+        .bind(silent_since)
+        .bind(false)
+        .bind(true)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+}
+
+/// On PostgreSQL the sweep skips rows another transaction holds: that is a check-in flush
+/// writing a fresh heartbeat, so the agent is not silent. Waiting for it instead deadlocked
+/// when the flush, which updates many agents in one statement, waited in turn for a row the
+/// sweep had locked (seen under the seed's load: PostgreSQL aborted the flush after a second).
+impl SilentAgentRows for Transaction<'_, Postgres> {
+    async fn mark_silent_offline(
+        &mut self,
+        scope: OrgScope,
+        silent_since: OffsetDateTime,
+    ) -> Result<Vec<Agent>> {
+        Ok(sqlx::query_as::<_, Agent>(concat!(
+            "UPDATE agents SET online = FALSE
+             WHERE org_id = $1 AND online AND last_seen_at < $2 AND id IN (
+                 SELECT id FROM agents
+                 WHERE org_id = $1 AND online AND revoked_at IS NULL AND last_seen_at < $2
+                 FOR NO KEY UPDATE SKIP LOCKED)
+             RETURNING ",
+            agent_columns!()
+        ))
+        .bind(scope.org_id())
+        .bind(silent_since)
+        .fetch_all(&mut **self)
+        .await?)
     }
 }
 
@@ -277,7 +323,9 @@ impl CheckInRows for Transaction<'_, Postgres> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{drop_postgres_schema, org_with_agent, postgres_store, sqlite_store};
+    use crate::test_support::{
+        drop_postgres_schema, org_with_agent, postgres_admin_url, postgres_store, sqlite_store,
+    };
 
     fn check_in(agent: AgentId, version: &str) -> CheckIn {
         CheckIn {
@@ -299,6 +347,47 @@ mod tests {
     async fn a_check_in_reaches_only_its_own_organizations_agent_on_postgres() {
         let (store, schema) = postgres_store().await;
         a_check_in_reaches_only_its_own_organizations_agent(&store).await;
+        drop_postgres_schema(store, &schema).await;
+    }
+
+    /// A check-in flush holding an agent's row (writing its heartbeat) is not waited for: the
+    /// sweep skips that agent, so the two cannot deadlock, and marks it once the row is free.
+    #[tokio::test]
+    async fn the_sweep_skips_an_agent_whose_check_in_is_being_written_on_postgres() {
+        use sqlx::{Connection, Executor};
+        let (store, schema) = postgres_store().await;
+        let (ours, agent) = org_with_agent(&store, "ours").await;
+        let mut flush = sqlx::PgConnection::connect(&postgres_admin_url())
+            .await
+            .expect("connect");
+        flush
+            .execute(sqlx::AssertSqlSafe(format!("SET search_path = {schema}")))
+            .await
+            .expect("search path");
+        let mut holding = flush.begin().await.expect("begin");
+        sqlx::query("SELECT id FROM agents WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(agent)
+            .fetch_one(&mut *holding)
+            .await
+            .expect("the agent's row, locked");
+
+        let everyone_silent = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let swept = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.mark_offline(ours, everyone_silent),
+        )
+        .await
+        .expect("the sweep does not wait for the held row")
+        .expect("swept");
+        assert!(swept.is_empty(), "the held agent was skipped: {swept:?}");
+
+        holding.rollback().await.expect("released");
+        let swept = store
+            .mark_offline(ours, everyone_silent)
+            .await
+            .expect("swept");
+        assert_eq!(swept.iter().map(|a| a.id).collect::<Vec<_>>(), [agent]);
+        drop(flush);
         drop_postgres_schema(store, &schema).await;
     }
 

@@ -13,7 +13,7 @@ pub(crate) async fn sqlite_store(dir: &std::path::Path) -> Store {
 }
 
 /// The PostgreSQL server and role the tests create their schemas with.
-fn postgres_admin_url() -> String {
+pub(crate) fn postgres_admin_url() -> String {
     std::env::var("ZEROTRACE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
