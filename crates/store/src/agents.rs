@@ -152,39 +152,30 @@ impl Store {
         silent_since: OffsetDateTime,
     ) -> Result<Vec<Agent>> {
         Ok(scoped!(self, scope, Write, |tx| {
-            tx.mark_silent_offline(scope, silent_since).await?
+            sqlx::query_as::<_, Agent>(tx.mark_offline_statement())
+                .bind(scope.org_id())
+                .bind(silent_since)
+                .fetch_all(&mut *tx)
+                .await?
         }))
     }
 }
 
-/// One backend's sweep of an organization's silent agents, inside a transaction pointed at it.
-trait SilentAgentRows {
-    fn mark_silent_offline(
-        &mut self,
-        scope: OrgScope,
-        silent_since: OffsetDateTime,
-    ) -> impl Future<Output = Result<Vec<Agent>>> + Send;
+/// Each backend's statement marking an organization's silent agents offline (`$1` the
+/// organization, `$2` silent since), returning them.
+trait SilentAgentSweep {
+    fn mark_offline_statement(&self) -> &'static str;
 }
 
 /// Every SQLite write runs alone, so the sweep has no one to wait for.
-impl SilentAgentRows for Transaction<'_, Sqlite> {
-    async fn mark_silent_offline(
-        &mut self,
-        scope: OrgScope,
-        silent_since: OffsetDateTime,
-    ) -> Result<Vec<Agent>> {
-        Ok(sqlx::query_as::<_, Agent>(concat!(
-            "UPDATE agents SET online = $3
-             WHERE org_id = $1 AND online = $4 AND revoked_at IS NULL AND last_seen_at < $2
+impl SilentAgentSweep for Transaction<'_, Sqlite> {
+    fn mark_offline_statement(&self) -> &'static str {
+        concat!(
+            "UPDATE agents SET online = FALSE
+             WHERE org_id = $1 AND online AND revoked_at IS NULL AND last_seen_at < $2
              RETURNING ",
             agent_columns!()
-        ))
-        .bind(scope.org_id())
-        .bind(silent_since)
-        .bind(false)
-        .bind(true)
-        .fetch_all(&mut **self)
-        .await?)
+        )
     }
 }
 
@@ -192,13 +183,9 @@ impl SilentAgentRows for Transaction<'_, Sqlite> {
 /// writing a fresh heartbeat, so the agent is not silent. Waiting for it instead deadlocked
 /// when the flush, which updates many agents in one statement, waited in turn for a row the
 /// sweep had locked (seen under the seed's load: PostgreSQL aborted the flush after a second).
-impl SilentAgentRows for Transaction<'_, Postgres> {
-    async fn mark_silent_offline(
-        &mut self,
-        scope: OrgScope,
-        silent_since: OffsetDateTime,
-    ) -> Result<Vec<Agent>> {
-        Ok(sqlx::query_as::<_, Agent>(concat!(
+impl SilentAgentSweep for Transaction<'_, Postgres> {
+    fn mark_offline_statement(&self) -> &'static str {
+        concat!(
             "UPDATE agents SET online = FALSE
              WHERE org_id = $1 AND online AND last_seen_at < $2 AND id IN (
                  SELECT id FROM agents
@@ -206,11 +193,7 @@ impl SilentAgentRows for Transaction<'_, Postgres> {
                  FOR NO KEY UPDATE SKIP LOCKED)
              RETURNING ",
             agent_columns!()
-        ))
-        .bind(scope.org_id())
-        .bind(silent_since)
-        .fetch_all(&mut **self)
-        .await?)
+        )
     }
 }
 
