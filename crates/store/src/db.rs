@@ -113,6 +113,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "findings without a vulnerability index",
         include_str!("../migrations/sqlite/0005_findings_without_vulnerability_index.sql"),
     ),
+    (
+        6,
+        "rows checked without lookups",
+        include_str!("../migrations/sqlite/0006_rows_checked_without_lookups.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -466,5 +471,105 @@ mod tests {
         batch.await.expect("batch task");
         write.await.expect("write task");
         assert_eq!(*order.lock().expect("order"), ["write", "batch"]);
+    }
+
+    /// SQLite's migration 6 rebuilds `findings` and `packages`: the rows survive it, and the
+    /// rebuilt tables still refuse what the old ones refused.
+    #[tokio::test]
+    async fn sqlite_tables_rebuilt_by_migration_6_keep_their_rows_and_checks() {
+        use uuid::Uuid;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = DatabaseLocation::SqliteFile(dir.path().join("rebuilt.db"));
+        let (store, _) = Store::open(&location).await.expect("open");
+        let Pool::Sqlite(db) = &store.pool else {
+            panic!("a file location opens SQLite");
+        };
+        let before_6 = SQLITE_MIGRATIONS
+            .iter()
+            .position(|(v, ..)| *v == 6)
+            .expect("6");
+        migrator(&SQLITE_MIGRATIONS[..before_6])
+            .run(&db.file.writer)
+            .await
+            .expect("migrations 1 to 5");
+        let (scope, agent) = crate::test_support::org_with_agent(&store, "rebuilt").await;
+        let (org, asset, finding) = (scope.org_id().0, Uuid::now_v7(), Uuid::now_v7());
+        let writer = &db.file.writer;
+        sqlx::query(
+            "INSERT INTO assets (org_id, id, agent_id, kind, name, created_at, last_seen_at)
+             VALUES (?1, ?2, ?3, 'host', 'h', 'now', 'now')",
+        )
+        .bind(org)
+        .bind(asset)
+        .bind(agent.0)
+        .execute(writer)
+        .await
+        .expect("asset");
+        sqlx::query(
+            "INSERT INTO packages (org_id, asset_id, ecosystem, name, version, manager,
+                 first_seen_at, match_ecosystem, match_name)
+             VALUES (?1, ?2, 'npm', 'left-pad', '1.0.0', 'npm', 'now', 'npm', 'left-pad')",
+        )
+        .bind(org)
+        .bind(asset)
+        .execute(writer)
+        .await
+        .expect("package");
+        let insert_finding =
+            |id: Uuid, asset: Uuid, severity: &'static str, status: &'static str| {
+                sqlx::query(
+                    "INSERT INTO findings (org_id, id, asset_id, vulnerability_id, ecosystem,
+                     package_name, package_version, severity, status, first_seen_at, reason)
+                 VALUES (?1, ?2, ?3, 'GHSA-1', 'npm', 'left-pad', '1.0.0', ?4, ?5, 'now', 'r')",
+                )
+                .bind(org)
+                .bind(id)
+                .bind(asset)
+                .bind(severity)
+                .bind(status)
+                .execute(writer)
+            };
+        insert_finding(finding, asset, "high", "open")
+            .await
+            .expect("finding");
+
+        store.migrate(1).await.expect("migration 6");
+
+        let kept: (String, String, String, String) = sqlx::query_as(
+            "SELECT f.severity, f.status, f.reason, p.version FROM findings f
+             JOIN packages p ON p.org_id = f.org_id AND p.asset_id = f.asset_id
+             WHERE f.org_id = ?1 AND f.id = ?2",
+        )
+        .bind(org)
+        .bind(finding)
+        .fetch_one(writer)
+        .await
+        .expect("the rows are kept");
+        assert_eq!(
+            kept,
+            ("high".into(), "open".into(), "r".into(), "1.0.0".into())
+        );
+        for (severity, status) in [("severe", "open"), ("high", "closed")] {
+            let refused = insert_finding(Uuid::now_v7(), asset, severity, status).await;
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("CHECK constraint failed")),
+                "{severity}/{status} must be refused"
+            );
+        }
+        for status in ["fixed", "ignored"] {
+            sqlx::query("DELETE FROM findings WHERE org_id = ?1")
+                .bind(org)
+                .execute(writer)
+                .await
+                .expect("delete");
+            insert_finding(Uuid::now_v7(), asset, "unknown", status)
+                .await
+                .expect("every status of the set is taken");
+        }
+        let orphan = insert_finding(Uuid::now_v7(), Uuid::now_v7(), "low", "open").await;
+        assert!(
+            orphan.is_err_and(|e| e.to_string().contains("FOREIGN KEY constraint failed")),
+            "a finding of no asset must be refused"
+        );
     }
 }
