@@ -8,7 +8,7 @@
 //! reopened, keeping its id and first-seen time. An ignored finding stays ignored while its
 //! package is there, and is fixed when the package goes.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use crate::findings::{FindingStatus, Severity};
 use crate::{AssetId, FindingId};
@@ -171,7 +171,7 @@ pub(crate) fn plan<'a>(
     let wanted: HashMap<_, _> = desired.iter().map(|d| (d.key(), d)).collect();
     let mut actions = Vec::new();
     let mut delta = SummaryDelta::default();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for finding in stored {
         seen.insert(key(finding));
         let was_open = finding.status == FindingStatus::Open;

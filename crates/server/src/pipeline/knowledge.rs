@@ -3,7 +3,9 @@
 //! not records). A reload invalidates only the cache entries of the packages whose advisories
 //! changed and reports those packages so the re-matcher visits only the assets holding them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -131,7 +133,7 @@ pub struct Knowledge {
     path: Option<PathBuf>,
     current: RwLock<Option<Arc<KnowledgeBase>>>,
     loaded_modified: Mutex<Option<SystemTime>>,
-    cache: moka::sync::Cache<CacheKey, Arc<[MatchFact]>>,
+    cache: moka::sync::Cache<CacheKey, Arc<[MatchFact]>, foldhash::fast::RandomState>,
 }
 
 /// Distinct package versions whose results are kept (a few hundred bytes each).
@@ -148,7 +150,7 @@ impl Knowledge {
             cache: moka::sync::Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
                 .support_invalidation_closures()
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         };
         knowledge.reload_if_changed()?;
         Ok(knowledge)
