@@ -4,12 +4,11 @@
 //! changed and reports those packages so the re-matcher visits only the assets holding them.
 
 use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashMapExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
+use foldhash::{HashMap, HashMapExt};
 use zerotrace_store::findings::Severity;
 use zerotrace_store::lifecycle::DesiredFinding;
 use zerotrace_store::snapshots::{SnapshotPackage, merge_versions};

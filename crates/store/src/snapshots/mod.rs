@@ -9,10 +9,9 @@ mod held;
 mod rows;
 
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use futures_util::FutureExt;
 use time::OffsetDateTime;
 
