@@ -442,14 +442,24 @@ impl EnterScope for Transaction<'_, Postgres> {
 mod tests {
     use super::*;
 
+    /// A SQLite store in `dir`, not migrated.
+    async fn sqlite_store_unmigrated(dir: &tempfile::TempDir) -> Store {
+        let location = DatabaseLocation::SqliteFile(dir.path().join("zerotrace.db"));
+        Store::open(&location).await.expect("open").0
+    }
+
+    fn sqlite_db(store: &Store) -> &SqliteDb {
+        match &store.pool {
+            Pool::Sqlite(db) => db,
+            Pool::Postgres(_) => panic!("a file location opens SQLite"),
+        }
+    }
+
     #[tokio::test]
     async fn a_short_write_goes_before_a_batch_that_waited_longer() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let location = DatabaseLocation::SqliteFile(dir.path().join("turns.db"));
-        let (store, _) = Store::open(&location).await.expect("open");
-        let Pool::Sqlite(db) = &store.pool else {
-            panic!("a file location opens SQLite");
-        };
+        let store = sqlite_store_unmigrated(&dir).await;
+        let db = sqlite_db(&store);
         let running = begin_sqlite(db, TxMode::Batch).await.expect("a batch");
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let take_turn = |name: &'static str, mode: TxMode| {
@@ -479,22 +489,18 @@ mod tests {
     async fn sqlite_tables_rebuilt_by_migration_6_keep_their_rows_and_checks() {
         use uuid::Uuid;
         let dir = tempfile::tempdir().expect("tempdir");
-        let location = DatabaseLocation::SqliteFile(dir.path().join("rebuilt.db"));
-        let (store, _) = Store::open(&location).await.expect("open");
-        let Pool::Sqlite(db) = &store.pool else {
-            panic!("a file location opens SQLite");
-        };
+        let store = sqlite_store_unmigrated(&dir).await;
+        let writer = &sqlite_db(&store).file.writer;
         let before_6 = SQLITE_MIGRATIONS
             .iter()
             .position(|(v, ..)| *v == 6)
             .expect("6");
         migrator(&SQLITE_MIGRATIONS[..before_6])
-            .run(&db.file.writer)
+            .run(writer)
             .await
             .expect("migrations 1 to 5");
         let (scope, agent) = crate::test_support::org_with_agent(&store, "rebuilt").await;
         let (org, asset, finding) = (scope.org_id().0, Uuid::now_v7(), Uuid::now_v7());
-        let writer = &db.file.writer;
         sqlx::query(
             "INSERT INTO assets (org_id, id, agent_id, kind, name, created_at, last_seen_at)
              VALUES (?1, ?2, ?3, 'host', 'h', 'now', 'now')",
